@@ -1,0 +1,37 @@
+//! # flowbench-engine
+//!
+//! The stage engine of flowbench: GenStage's demand-driven protocol as a sans-IO state
+//! machine ([`StageCore`]), the three dispatchers, the producer buffer, the scenario model,
+//! and a threads runtime that runs a topology with one OS thread per stage.
+//!
+//! **Should I be using this crate?** Use it to build a pipeline in Rust code and run it on
+//! threads, or to drive stage cores from your own scheduler (the `flowbench-sim` crate does
+//! that in virtual time). To run scenario files from the command line, use the `flowbench`
+//! binary instead.
+//!
+//! The rules the engine implements are those of GenStage 1.3, written down in the
+//! project's `SEMANTICS.md`; module [`core`] says where flowbench departs from them.
+
+pub mod buffer;
+pub mod core;
+pub mod demand;
+pub mod dispatcher;
+pub mod hash;
+pub mod logic;
+pub mod observe;
+pub mod opts;
+pub mod protocol;
+
+pub use crate::buffer::{Buffer, Keep};
+pub use crate::core::{
+    CoreConfig, DemandMode, Effects, InLinkConfig, InLinkStats, Input, Logic, OutLinkConfig,
+    OutLinkStats, OutputConfig, StageCore, StageKind, StageStats, Status,
+};
+pub use crate::demand::{AutoAsk, PoolAsk};
+pub use crate::dispatcher::{Dispatcher, DispatcherSpec, PartitionFn};
+pub use crate::logic::{Chunk, Consumer, Ctx, Emit, Job, Producer, ProducerConsumer};
+pub use crate::observe::{DropCause, LostCause, NoObserver, Observer};
+pub use crate::opts::{AskMode, CancelMode, Demand, DemandError, Selector, SubscribeOpts};
+pub use crate::protocol::{
+    CancelReason, Downstream, LinkId, Outgoing, Rejection, StageId, SubRef, Upstream,
+};
