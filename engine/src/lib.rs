@@ -20,7 +20,12 @@ pub mod hash;
 pub mod logic;
 pub mod observe;
 pub mod opts;
+pub mod plan;
 pub mod protocol;
+pub mod report;
+pub mod scenario;
+mod sync;
+pub mod threads;
 
 pub use crate::buffer::{Buffer, Keep};
 pub use crate::core::{
@@ -35,3 +40,4 @@ pub use crate::opts::{AskMode, CancelMode, Demand, DemandError, Selector, Subscr
 pub use crate::protocol::{
     CancelReason, Downstream, LinkId, Outgoing, Rejection, StageId, SubRef, Upstream,
 };
+pub use crate::scenario::{Scenario, ScenarioError};

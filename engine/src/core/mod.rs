@@ -132,6 +132,9 @@ pub struct OutputConfig<O> {
     pub demand_mode: DemandMode,
     /// Stop after emitting this many events (producers only).
     pub limit: Option<u64>,
+    /// With [`DemandMode::Accumulate`]: switch to forward by itself once every configured
+    /// subscription has been made (the usual way to let all consumers join first).
+    pub forward_when_subscribed: bool,
     /// The downstream subscriptions.
     pub links: Vec<OutLinkConfig<O>>,
 }
@@ -214,8 +217,10 @@ pub enum Status {
 pub struct StageStats {
     /// Events created by this stage (handle_demand, handle_events, arrivals).
     pub emitted: u64,
-    /// Events sent downstream in batches.
+    /// Events sent downstream in batches (a broadcast event once per consumer).
     pub dispatched: u64,
+    /// Distinct events that left the producer (a broadcast event once).
+    pub handed_out: u64,
     /// Events dropped (buffer overflow, partition hash).
     pub dropped: u64,
     /// Output events lost (partition queue discarded, held when the stage went away).
@@ -316,6 +321,7 @@ struct Output<O> {
     /// Set once the source is exhausted (or a shutdown was asked): no more emitting.
     finishing: Option<CancelReason>,
     limit: Option<u64>,
+    forward_when_subscribed: bool,
 }
 
 /// Per-subscription figures of the consuming side, for probes and summaries.
@@ -331,6 +337,8 @@ pub struct InLinkStats {
     pub lost: u64,
     /// Events received beyond what was asked.
     pub excess: u64,
+    /// Events that came on this link and wait in the input queue (producer-consumers).
+    pub queued: u64,
     /// `true` while the subscription is open.
     pub live: bool,
 }
@@ -424,6 +432,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
                 held: (o.demand_mode == DemandMode::Accumulate).then(VecDeque::new),
                 finishing: None,
                 limit: o.limit,
+                forward_when_subscribed: o.forward_when_subscribed,
             }
         });
         StageCore {
@@ -509,6 +518,12 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
             handled: l.handled,
             lost: l.lost,
             excess: l.excess(),
+            queued: self
+                .queue
+                .iter()
+                .filter(|(sub, _)| sub.link == l.cfg.link)
+                .map(|(_, b)| b.len() as u64)
+                .sum(),
             live: l.state == LinkState::Live,
         })
     }
@@ -695,6 +710,13 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
                             reason: CancelReason::Rejected(rejection),
                         }));
                     }
+                }
+                if out.held.is_some()
+                    && out.forward_when_subscribed
+                    && out.links.iter().all(|l| l.state != LinkState::Idle)
+                {
+                    self.pump(fx, obs)?;
+                    return self.forward(fx, obs);
                 }
             }
             Upstream::Ask { sub, n } | Upstream::Refund { sub, n } => {
@@ -1193,6 +1215,7 @@ fn find_in(ins: &mut [InLink], sub: SubRef) -> Option<&mut InLink> {
 
 fn absorb<I, O>(stats: &mut StageStats, sink: &Sink<'_, I, O>) {
     stats.dispatched += sink.sent;
+    stats.handed_out += sink.handed_out;
     stats.dropped += sink.dropped;
     stats.lost_out += sink.lost;
 }

@@ -98,6 +98,7 @@ fn output(dispatcher: DispatcherSpec<u64>) -> OutputConfig<u64> {
         buffer_keep: Keep::Last,
         demand_mode: DemandMode::Forward,
         limit: None,
+        forward_when_subscribed: false,
         links: Vec::new(),
     }
 }
@@ -310,32 +311,25 @@ impl Net {
             .collect()
     }
 
-    /// emitted = delivered + dropped + lost + buffered, for every producing stage.
+    /// The accounting rule (both levels) for every producing stage.
     fn assert_balanced(&self) {
-        for (i, c) in self.cores.iter().enumerate() {
-            if !c.kind().produces() {
-                continue;
-            }
-            let s = c.stats();
-            let mut delivered = 0;
-            let mut lost = s.lost_out;
-            for (l, &(p, cons)) in self.links.iter().enumerate() {
-                if p as usize != i {
-                    continue;
-                }
-                let inl = self.cores[cons as usize]
-                    .in_links()
-                    .find(|x| x.link == l as LinkId)
-                    .expect("in-link");
-                delivered += inl.handled;
-                lost += inl.lost;
-            }
-            let held = c.buffered() + c.dispatcher_queued();
-            assert_eq!(
-                s.emitted,
-                delivered + s.dropped + lost + held,
-                "stage {i} unbalanced: {s:?}, delivered {delivered}, lost {lost}, held {held}"
-            );
+        let figures: Vec<_> = self
+            .cores
+            .iter()
+            .enumerate()
+            .map(|(i, c)| crate::report::StageFigures::capture(&format!("s{i}"), c))
+            .collect();
+        let links: Vec<_> = self
+            .links
+            .iter()
+            .map(|&(p, c)| crate::report::LinkFigures {
+                producer: p as usize,
+                consumer: c as usize,
+                ..Default::default()
+            })
+            .collect();
+        for b in crate::report::account(&figures, &links) {
+            assert!(b.balanced, "{:?}", b);
         }
     }
 }

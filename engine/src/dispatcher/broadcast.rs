@@ -102,7 +102,7 @@ impl<T: Clone> BroadcastDispatcher<T> {
                 Some(s) => all.into_iter().filter(|ev| s.accepts(ev)).collect(),
             };
             let rejected = k - selected.len() as u64;
-            sink.send(e.sub, selected);
+            sink.send_copy(e.sub, selected);
             if rejected > 0 {
                 sink.out.push(Outgoing::Up(Upstream::Refund {
                     sub: e.sub,
@@ -110,6 +110,7 @@ impl<T: Clone> BroadcastDispatcher<T> {
                 }));
             }
         }
+        sink.handed_out += k;
         self.waiting = self.waiting.saturating_sub(k);
         k
     }

@@ -29,8 +29,10 @@ pub use partition::PartitionDispatcher;
 pub struct Sink<'a, I, O> {
     pub(crate) out: &'a mut Vec<Outgoing<O>>,
     pub(crate) obs: &'a mut dyn Observer<I, O>,
-    /// Events sent in batches.
+    /// Events sent in batches (a broadcast event counts once per consumer).
     pub(crate) sent: u64,
+    /// Distinct events handed out (a broadcast event counts once).
+    pub(crate) handed_out: u64,
     /// Events dropped by the hash.
     pub(crate) dropped: u64,
     /// Events discarded from queues.
@@ -44,12 +46,21 @@ impl<'a, I, O> Sink<'a, I, O> {
             out,
             obs,
             sent: 0,
+            handed_out: 0,
             dropped: 0,
             lost: 0,
         }
     }
 
+    /// Sends a batch of events that go to this one consumer only.
     pub(crate) fn send(&mut self, sub: SubRef, batch: Vec<O>) {
+        self.handed_out += batch.len() as u64;
+        self.send_copy(sub, batch);
+    }
+
+    /// Sends one consumer's copy of events that several consumers get (broadcast); the
+    /// caller counts the distinct events in `handed_out`.
+    pub(crate) fn send_copy(&mut self, sub: SubRef, batch: Vec<O>) {
         if batch.is_empty() {
             return;
         }
