@@ -40,7 +40,7 @@ struct RunArgs {
     /// The scenario file (TOML); without it, the embedded default scenario runs.
     scenario: Option<PathBuf>,
     /// Where the stages run.
-    #[arg(long, value_enum, default_value_t = Runtime::Threads)]
+    #[arg(long, value_enum, default_value_t = Runtime::Sim)]
     runtime: Runtime,
     /// Stop each producer after N events.
     #[arg(long, value_name = "N")]
@@ -130,6 +130,7 @@ fn run(args: &RunArgs) -> Result<bool, Failure> {
                 events: args.events,
                 seed,
                 stop_after: args.until,
+                record: false,
             };
             let outcome = threads::run_scenario(&scenario, &opts)
                 .map_err(|e| Failure::RunFailed(anyhow::Error::new(e)))?;
@@ -144,15 +145,49 @@ fn run(args: &RunArgs) -> Result<bool, Failure> {
     }
 }
 
-fn run_sim(
-    _args: &RunArgs,
-    _scenario: &Scenario,
-    _file: &str,
-    _seed: u64,
-) -> Result<bool, Failure> {
-    Err(Failure::BadInput(anyhow::anyhow!(
-        "the sim runtime is not part of this build yet; use --runtime threads"
-    )))
+fn run_sim(args: &RunArgs, scenario: &Scenario, file: &str, seed: u64) -> Result<bool, Failure> {
+    let opts = flowbench_sim::SimOptions {
+        seed: Some(seed),
+        events: args.events,
+        until_ns: args
+            .until
+            .map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64),
+        sample_ns: (args.sample.as_nanos().min(u128::from(u64::MAX)) as u64).max(1),
+    };
+    let replay = format!("replay: flowbench run {file} --runtime sim --seed {seed}");
+    let mut trace_file = match &args.trace {
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p)
+                .with_context(|| format!("cannot create trace file {}", p.display()))
+                .map_err(Failure::BadInput)?,
+        )),
+        None => None,
+    };
+    let result = flowbench_sim::run(
+        scenario,
+        &opts,
+        trace_file.as_mut().map(|w| w as &mut dyn std::io::Write),
+    );
+    if let Some(mut w) = trace_file {
+        w.flush()
+            .context("cannot write the trace file")
+            .map_err(Failure::RunFailed)?;
+    }
+    let outcome = result.map_err(|e| {
+        if e.is_unbounded() {
+            // The scenario needs a bound the command line did not give: bad input.
+            return Failure::BadInput(anyhow::Error::new(e));
+        }
+        eprintln!("{replay}");
+        Failure::RunFailed(anyhow::Error::new(e))
+    })?;
+    let summary = outcome.summary();
+    print_summary(&summary, args.json, || outcome.table())?;
+    if !summary.base.balanced {
+        eprintln!("error: the run did not balance");
+        eprintln!("{replay}");
+    }
+    Ok(summary.base.balanced)
 }
 
 fn print_summary<S: serde::Serialize>(

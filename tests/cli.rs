@@ -138,3 +138,163 @@ fn help_is_available_everywhere() {
         );
     }
 }
+
+fn sim_json(args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["run", "--json"];
+    all.extend_from_slice(args);
+    let out = flowbench(&all);
+    assert!(
+        out.status.success(),
+        "{all:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&out)
+}
+
+#[test]
+fn run_sim_is_the_default_and_json_carries_the_sim_fields() {
+    let v = sim_json(&["--events", "20000"]);
+    assert_eq!(v["runtime"], "sim");
+    assert_eq!(v["balanced"], true);
+    let hash = v["trace_hash"].as_str().expect("trace_hash is a string");
+    assert_eq!(hash.len(), 16, "{hash}");
+    assert!(hash
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert!(v["seed"].is_u64());
+    assert!(v["virtual_time_s"].as_f64().expect("virtual_time_s") > 0.0);
+    for q in ["p50", "p90", "p99", "max"] {
+        assert!(v["latency_us"][q].is_number(), "latency_us.{q} in {v}");
+    }
+    assert!(
+        v["memory_peak_events"]
+            .as_u64()
+            .expect("memory_peak_events")
+            > 0
+    );
+    for st in v["stages"].as_array().expect("stages") {
+        assert!(st["busy_fraction"].is_number(), "{st}");
+        assert!(st["excess"].is_u64(), "{st}");
+    }
+}
+
+#[test]
+fn sim_trace_hash_is_the_same_in_two_processes() {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios")).expect("dir")
+    {
+        let path = entry.expect("entry").path();
+        let p = path.to_str().expect("utf-8 path");
+        let a = sim_json(&[p, "--events", "5000"]);
+        let b = sim_json(&[p, "--events", "5000"]);
+        assert_eq!(a["trace_hash"], b["trace_hash"], "{p}");
+        assert_eq!(a["balanced"], true, "{p}");
+    }
+}
+
+#[test]
+fn sim_seed_changes_the_hash_of_a_random_scenario() {
+    let a = sim_json(&["scenarios/pool.toml", "--seed", "1"]);
+    let b = sim_json(&["scenarios/pool.toml", "--seed", "2"]);
+    assert_ne!(a["trace_hash"], b["trace_hash"]);
+    assert_eq!(a["seed"], 1);
+}
+
+#[test]
+fn sim_trace_file_is_json_lines_with_the_documented_kinds() {
+    let dir = std::env::temp_dir().join(format!("flowbench-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let trace = dir.join("demand.jsonl");
+    let t = trace.to_str().expect("utf-8");
+    let v = sim_json(&["scenarios/demand-3.toml", "--trace", t]);
+    let text = std::fs::read_to_string(&trace).expect("trace written");
+    let mut kinds = std::collections::BTreeSet::new();
+    let mut last_seq = None;
+    for line in text.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+        assert!(r["t_ns"].is_u64() && r["seq"].is_u64(), "{line}");
+        if let Some(prev) = last_seq {
+            assert!(r["seq"].as_u64() > Some(prev), "seq increases");
+        }
+        last_seq = r["seq"].as_u64();
+        kinds.insert(r["kind"].as_str().expect("kind").to_string());
+    }
+    for k in ["subscribe", "ask", "events", "handle", "demand", "cancel"] {
+        assert!(kinds.contains(k), "no `{k}` record in the trace");
+    }
+    assert_eq!(v["balanced"], true);
+}
+
+#[test]
+fn unbounded_source_without_bound_is_bad_input_on_sim() {
+    let p = tmp_file(
+        "counter.toml",
+        b"[[stage]]\nname = \"p\"\nkind = \"producer\"\nsource = { counter = 0 }\n\n[[stage]]\nname = \"c\"\nkind = \"consumer\"\n\n[[subscription]]\nproducer = \"p\"\nconsumer = \"c\"\n",
+    );
+    let out = flowbench(&["run", p.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--events") || err.contains("--until"), "{err}");
+    // With a bound it runs.
+    let out = flowbench(&["run", p.to_str().expect("utf-8"), "--events", "1000"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sim_deadlock_fails_with_a_replay_line() {
+    // Partition 1's consumer crashes for good. Events for partition 1 then wait in its
+    // queue for a new subscriber, using up the producer's demand, so partition 0 starves
+    // (GenStage's partition caveat). Nothing can run: the sim reports a deadlock.
+    let p = tmp_file(
+        "stall.toml",
+        br#"[[stage]]
+name = "p"
+kind = "producer"
+source = { range = [1, 1000] }
+dispatcher = "partition"
+partitions = 2
+hash = "rem"
+
+[[stage]]
+name = "c0"
+kind = "consumer"
+
+[[stage]]
+name = "c1"
+kind = "consumer"
+
+[[stage.fault]]
+crash_after_events = 10
+
+[[subscription]]
+producer = "p"
+consumer = "c0"
+max_demand = 10
+partition = 0
+
+[[subscription]]
+producer = "p"
+consumer = "c1"
+max_demand = 10
+partition = 1
+"#,
+    );
+    let file = p.to_str().expect("utf-8");
+    let out = flowbench(&["run", file, "--seed", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("deadlock"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "replay: flowbench run {file} --runtime sim --seed 5"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("c0 (consumer)"),
+        "the report shows each stage: {err}"
+    );
+}

@@ -25,7 +25,22 @@ pub mod protocol;
 pub mod report;
 pub mod scenario;
 mod sync;
+#[cfg(not(flowbench_loom))]
 pub mod threads;
+/// Under `--cfg flowbench_loom` only the runtime's synchronisation primitives are built,
+/// for the loom models (`threads/loom_models.rs`).
+#[cfg(flowbench_loom)]
+pub mod threads {
+    #[path = "mailbox.rs"]
+    mod mailbox;
+    #[path = "probe.rs"]
+    mod probe;
+    pub use mailbox::Mailbox;
+    pub use probe::{ProbeReading, StageProbe};
+    #[cfg(test)]
+    #[path = "loom_models.rs"]
+    mod loom_models;
+}
 
 pub use crate::buffer::{Buffer, Keep};
 pub use crate::core::{

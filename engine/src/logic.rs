@@ -193,6 +193,12 @@ where
 pub trait Job<T>: Send + Sync {
     /// Handles one event.
     fn run(&self, event: T);
+
+    /// Handles one event that came on subscription `from`; the runtime calls this one.
+    /// By default it forgets `from` and calls [`Job::run`].
+    fn run_from(&self, _from: SubRef, event: T) {
+        self.run(event)
+    }
 }
 
 impl<T, F> Job<T> for F

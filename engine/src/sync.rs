@@ -16,8 +16,6 @@ pub(crate) use std::thread;
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[cfg(flowbench_loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
-#[cfg(flowbench_loom)]
-pub(crate) use loom::thread;
 
 /// Locks `m`, recovering the data if a thread panicked while holding the lock: the
 /// runtime's critical sections only move values in and out of queues, so the data is

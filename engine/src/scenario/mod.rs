@@ -2,7 +2,7 @@
 //!
 //! A scenario file describes a pipeline: its stages, how they subscribe to each other,
 //! where events come from, and how long each stage takes per event. The format is
-//! documented for users in `docs/scenario-format.md`; the shortest useful file is
+//! documented for users in the README ("Scenario format reference"); the shortest useful file is
 //!
 //! ```
 //! let text = r#"

@@ -500,9 +500,13 @@ fn corpus_files_show_what_their_names_say() {
 
 #[test]
 fn format_reference_example_parses() {
-    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/scenario-format.md");
-    let doc = std::fs::read_to_string(doc).expect("docs/scenario-format.md exists");
-    let example = doc
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let doc = std::fs::read_to_string(doc).expect("README.md exists");
+    let reference = doc
+        .split("## Scenario format reference")
+        .nth(1)
+        .expect("the README has the format reference");
+    let example = reference
         .split("```toml\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())

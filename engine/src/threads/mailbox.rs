@@ -76,6 +76,24 @@ impl<T> Mailbox<T> {
         Ok(())
     }
 
+    /// A deliberately broken `send` for the loom models: it decides whether to wake a
+    /// receiver *before* it takes the lock to push, so a receiver that goes to sleep in
+    /// between is never woken (a lost wakeup). The models show that loom catches it.
+    #[cfg(flowbench_loom)]
+    pub fn send_with_lost_wakeup(&self, msg: T) -> Result<(), T> {
+        let wake = lock(&self.inner).sleepers > 0;
+        if wake {
+            self.ready.notify_one();
+        }
+        let mut g = lock(&self.inner);
+        if g.closed {
+            return Err(msg);
+        }
+        g.queue.push_back(msg);
+        self.depth.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Moves every waiting message into `into`, waiting until there is at least one or
     /// `deadline` passes. Returns `false` on timeout (or if the mailbox is closed).
     pub fn recv_all(&self, into: &mut VecDeque<T>, deadline: Option<Instant>) -> bool {

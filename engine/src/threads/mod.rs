@@ -695,6 +695,7 @@ impl Running {
             elapsed: self.shared.started.elapsed(),
             stages: figures,
             links,
+            received: Vec::new(),
         })
     }
 }
@@ -708,6 +709,9 @@ pub struct RunOutcome {
     pub stages: Vec<StageFigures>,
     /// One entry per subscription.
     pub links: Vec<LinkFigures>,
+    /// Per stage, the events it handled with their link, when the scenario run was asked
+    /// to record them ([`ScenarioRunOptions::record`]); empty otherwise.
+    pub received: Vec<Vec<(LinkId, u64)>>,
 }
 
 impl RunOutcome {
@@ -904,7 +908,8 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
         let before = self.core.stats().clone();
         self.core.handle(input, fx, &mut NoObserver);
         let after = self.core.stats();
-        let events = (after.handled - before.handled) + (after.emitted - before.emitted);
+        // A producer-consumer pays once per event it passes on, as in the simulator.
+        let events = (after.handled - before.handled).max(after.emitted - before.emitted);
         let batches =
             (after.batches_in - before.batches_in) + (after.demand_calls - before.demand_calls);
         self.emulate(events, batches, rng);
@@ -1009,7 +1014,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
                         let Some((sub, e)) = jobs.recv_one() else {
                             break;
                         };
-                        let r = catch_unwind(AssertUnwindSafe(|| job.run(e)));
+                        let r = catch_unwind(AssertUnwindSafe(|| job.run_from(sub, e)));
                         if let Some(d) = per_event {
                             busy_wait(d.sample_with(uniform(&mut rng), uniform(&mut rng)));
                         }

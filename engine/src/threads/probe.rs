@@ -127,6 +127,21 @@ impl StageProbe {
         }
     }
 
+    /// Events created so far (one load; [`StageProbe::read`] samples everything).
+    pub fn emitted(&self) -> u64 {
+        self.emitted.load(Ordering::Relaxed)
+    }
+
+    /// Events handled so far.
+    pub fn handled(&self) -> u64 {
+        self.handled.load(Ordering::Relaxed)
+    }
+
+    /// `true` once the stage has stopped.
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
+    }
+
     /// Samples the figures.
     pub fn read(&self) -> ProbeReading {
         let r = Ordering::Relaxed;

@@ -5,12 +5,14 @@
 //! `forward_at_us` and `crash_at_us` follow the wall clock from the start of the run.
 //! Link latencies and restarts are simulator-only and are ignored here.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{Extras, RunError, RunOutcome, Topology, TypedStage};
-use crate::core::StageKind;
+use crate::core::{Logic, StageKind};
+use crate::logic::{Chunk, Ctx, Job};
 use crate::plan::{self, Arrivals, PlanOptions};
+use crate::protocol::{LinkId, SubRef};
 use crate::scenario::model::{CrashTrigger, Fault, Scenario, SourceDef};
 
 /// Choices for a threads run that are not in the scenario file.
@@ -22,6 +24,10 @@ pub struct ScenarioRunOptions {
     pub seed: u64,
     /// Shut producers down (in order) after this much wall time.
     pub stop_after: Option<Duration>,
+    /// Record every event each final stage (consumer, pool) handles, with the link it came
+    /// on, into [`RunOutcome::received`]. For tests and equivalence checks; it costs a
+    /// lock per chunk.
+    pub record: bool,
 }
 
 /// Runs `scenario` on threads to the end.
@@ -29,11 +35,24 @@ pub fn run_scenario(
     scenario: &Scenario,
     opts: &ScenarioRunOptions,
 ) -> Result<RunOutcome, RunError> {
-    topology(scenario, opts).run()
+    let (t, records) = topology(scenario, opts);
+    let mut outcome = t.run()?;
+    if opts.record {
+        outcome.received = records
+            .iter()
+            .map(|r| std::mem::take(&mut *crate::sync::lock(r)))
+            .collect();
+    }
+    Ok(outcome)
 }
 
-/// The topology a scenario describes, ready to spawn.
-pub fn topology(scenario: &Scenario, opts: &ScenarioRunOptions) -> Topology {
+/// Where a stage records the events it handles, with their link.
+pub type Record = Arc<Mutex<Vec<(LinkId, u64)>>>;
+
+/// The topology a scenario describes, ready to spawn, and where each stage records the
+/// events it handles (empty unless `opts.record`).
+pub fn topology(scenario: &Scenario, opts: &ScenarioRunOptions) -> (Topology, Vec<Record>) {
+    let records: Vec<Record> = scenario.stages.iter().map(|_| Record::default()).collect();
     let popts = PlanOptions {
         events: opts.events,
         seed: opts.seed,
@@ -69,14 +88,44 @@ pub fn topology(scenario: &Scenario, opts: &ScenarioRunOptions) -> Topology {
                 }
             }
         }
+        let rec = Arc::clone(&records[i]);
+        let logic = match (st.kind, opts.record) {
+            (StageKind::Consumer, true) => {
+                Logic::Consumer(Box::new(move |events: Chunk<'_, u64>, ctx: &mut Ctx| {
+                    let link = ctx.from().link;
+                    crate::sync::lock(&rec).extend(events.map(|e| (link, e)));
+                }))
+            }
+            _ => cfg.logic,
+        };
+        let rec = Arc::clone(&records[i]);
+        let record = opts.record;
+        let job = move |sub: SubRef, e: u64| {
+            if record {
+                crate::sync::lock(&rec).push((sub.link, e));
+            }
+        };
         t.stages.push(Box::new(TypedStage::<u64, u64> {
             name: st.name.clone(),
-            logic: if pool { None } else { Some(cfg.logic) },
-            job: pool.then(|| Arc::new(|_e: u64| {}) as Arc<dyn crate::logic::Job<u64>>),
+            logic: if pool { None } else { Some(logic) },
+            job: pool.then(|| Arc::new(RecordingJob(job)) as Arc<dyn Job<u64>>),
             inputs: cfg.inputs,
             output: cfg.output,
             extras,
         }));
     }
-    t
+    (t, records)
+}
+
+/// A pool job that records the subscription its event came on.
+struct RecordingJob<F>(F);
+
+impl<F: Fn(SubRef, u64) + Send + Sync> Job<u64> for RecordingJob<F> {
+    fn run(&self, e: u64) {
+        (self.0)(SubRef::first(0), e)
+    }
+
+    fn run_from(&self, from: SubRef, e: u64) {
+        (self.0)(from, e)
+    }
 }

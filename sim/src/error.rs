@@ -1,0 +1,224 @@
+//! Why a simulated run failed, and how to replay it.
+//!
+//! [`SimError`] is opaque: ask it what happened ([`SimError::deadlock`],
+//! [`SimError::is_unbounded`]) and for the seed that replays it ([`SimError::seed`],
+//! [`SimError::replay_hint`]). A run whose accounting does not balance is *not* an error:
+//! its summary says `balanced: false`. This module never prints; the CLI does.
+
+use std::fmt;
+use std::io;
+
+use crate::outcome::SimOutcome;
+
+/// A simulated run that could not finish. See the module documentation.
+///
+/// ```
+/// use flowbench_engine::scenario::parse_str;
+/// use flowbench_sim::{run, SimOptions};
+///
+/// // A counter never runs out: without `events` or `until_ns` the run is refused.
+/// let s = parse_str(r#"
+/// [[stage]]
+/// name = "ticks"
+/// kind = "producer"
+/// source = { counter = 0 }
+/// [[stage]]
+/// name = "sink"
+/// kind = "consumer"
+/// [[subscription]]
+/// producer = "ticks"
+/// consumer = "sink"
+/// "#, "ticks.toml").unwrap();
+/// let err = run(&s, &SimOptions { seed: Some(9), ..SimOptions::default() }, None).unwrap_err();
+/// assert!(err.is_unbounded());
+/// assert_eq!(err.seed(), 9);
+/// assert_eq!(
+///     err.replay_hint("ticks.toml"),
+///     "replay: flowbench run ticks.toml --runtime sim --seed 9"
+/// );
+/// ```
+#[derive(Debug)]
+pub struct SimError {
+    seed: u64,
+    kind: ErrorKind,
+}
+
+#[derive(Debug)]
+enum ErrorKind {
+    Deadlock(Box<(DeadlockReport, SimOutcome)>),
+    Unbounded { stage: String, source: &'static str },
+    Invalid(String),
+    Trace(io::Error),
+}
+
+impl SimError {
+    pub(crate) fn deadlocked(seed: u64, report: DeadlockReport, outcome: SimOutcome) -> Self {
+        SimError {
+            seed,
+            kind: ErrorKind::Deadlock(Box::new((report, outcome))),
+        }
+    }
+
+    pub(crate) fn unbounded(seed: u64, stage: &str, source: &'static str) -> Self {
+        SimError {
+            seed,
+            kind: ErrorKind::Unbounded {
+                stage: stage.to_string(),
+                source,
+            },
+        }
+    }
+
+    pub(crate) fn invalid(seed: u64, what: String) -> Self {
+        SimError {
+            seed,
+            kind: ErrorKind::Invalid(what),
+        }
+    }
+
+    pub(crate) fn trace(seed: u64, err: io::Error) -> Self {
+        SimError {
+            seed,
+            kind: ErrorKind::Trace(err),
+        }
+    }
+
+    /// The root seed of the failed run.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// One line that replays the run from the command line, for `scenario_file`:
+    /// `replay: flowbench run <scenario> --runtime sim --seed N`.
+    pub fn replay_hint(&self, scenario_file: &str) -> String {
+        format!(
+            "replay: flowbench run {scenario_file} --runtime sim --seed {}",
+            self.seed
+        )
+    }
+
+    /// The state of every stage when the run deadlocked, if that is what happened.
+    pub fn deadlock(&self) -> Option<&DeadlockReport> {
+        match &self.kind {
+            ErrorKind::Deadlock(b) => Some(&b.0),
+            _ => None,
+        }
+    }
+
+    /// The figures of the run up to the deadlock, if the run deadlocked.
+    pub fn outcome(&self) -> Option<&SimOutcome> {
+        match &self.kind {
+            ErrorKind::Deadlock(b) => Some(&b.1),
+            _ => None,
+        }
+    }
+
+    /// `true` if the run was refused because a source never ends and neither an event
+    /// limit nor a time limit was given.
+    pub fn is_unbounded(&self) -> bool {
+        matches!(self.kind, ErrorKind::Unbounded { .. })
+    }
+
+    /// `true` if the trace could not be written.
+    pub fn is_trace_write(&self) -> bool {
+        matches!(self.kind, ErrorKind::Trace(_))
+    }
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::Deadlock(b) => write!(f, "{} (seed {})", b.0, self.seed),
+            ErrorKind::Unbounded { stage, source } => write!(
+                f,
+                "stage `{stage}` has an unbounded source ({source}): give an event limit \
+                 (`--events N`) or a time limit (`--until T`) so the simulation can end"
+            ),
+            ErrorKind::Invalid(what) => f.write_str(what),
+            ErrorKind::Trace(e) => write!(f, "cannot write the trace: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            ErrorKind::Trace(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What every stage was doing when nothing could run any more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadlockReport {
+    /// Virtual time of the deadlock, ns.
+    pub t_ns: u64,
+    /// One entry per stage, in scenario order.
+    pub stages: Vec<StageState>,
+}
+
+/// The state of one stage at a deadlock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StageState {
+    /// Stage name.
+    pub name: String,
+    /// Stage kind.
+    pub kind: &'static str,
+    /// `running`, `draining (reason)`, or the reason it stopped.
+    pub status: String,
+    /// Events in the producer buffer.
+    pub buffered: u64,
+    /// Events in partition queues or the input queue.
+    pub queued: u64,
+    /// Messages in the mailbox.
+    pub mailbox: u64,
+    /// Upstream subscriptions: the producer, and the demand asked and not yet received.
+    pub inputs: Vec<LinkState>,
+    /// Downstream subscriptions: the consumer, and its outstanding demand.
+    pub outputs: Vec<LinkState>,
+}
+
+/// One subscription seen from one end at a deadlock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkState {
+    /// The stage at the other end.
+    pub peer: String,
+    /// Outstanding demand on the subscription.
+    pub demand: u64,
+    /// `true` while the subscription is open.
+    pub live: bool,
+}
+
+impl fmt::Display for DeadlockReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "deadlock at {} ns: nothing can run and no timer is pending, yet events are held \
+             or demand is unmet",
+            self.t_ns
+        )?;
+        for s in &self.stages {
+            write!(
+                f,
+                "\n  {} ({}): {}; buffered {}, queued {}, mailbox {}",
+                s.name, s.kind, s.status, s.buffered, s.queued, s.mailbox
+            )?;
+            let side = |f: &mut fmt::Formatter<'_>, label: &str, ls: &[LinkState]| {
+                if ls.is_empty() {
+                    return Ok(());
+                }
+                write!(f, "; {label}")?;
+                for (i, l) in ls.iter().enumerate() {
+                    let sep = if i == 0 { " " } else { ", " };
+                    let state = if l.live { "live" } else { "ended" };
+                    write!(f, "{sep}{} demand {} ({state})", l.peer, l.demand)?;
+                }
+                Ok(())
+            };
+            side(f, "from", &s.inputs)?;
+            side(f, "to", &s.outputs)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! # flowbench-sim
+//!
+//! A seeded discrete-event simulator for flowbench pipelines: the engine's stage cores,
+//! driven in virtual time.
+//!
+//! **Should I be using this crate?** Use it to run a [`Scenario`] reproducibly — to
+//! measure latency, queue depths and busy time under a service-time model, to inject
+//! faults, or to check a property over many seeds — from Rust code (tests, sweeps, a TUI,
+//! reports). To run a scenario file from the command line, use the `flowbench` binary
+//! (`flowbench run FILE --runtime sim`), which calls [`run`]. To run real code on real
+//! threads, use `flowbench_engine::threads`. To build pipelines of your own stage types,
+//! use the engine; this crate runs scenarios, whose events are `u64` ids.
+//!
+//! The simulator decides only *when* things happen; *what* happens (demand, dispatch,
+//! buffering, cancellation, accounting) is the engine's `StageCore`, so a scenario means
+//! the same on both runtimes. Every run is a function of the scenario, the options and
+//! one root seed: same inputs, same [trace hash](SimOutcome::trace_hash), on any machine.
+//!
+//! ```
+//! use flowbench_engine::scenario::parse_str;
+//! use flowbench_sim::{run, SimOptions};
+//!
+//! let scenario = parse_str(r#"
+//! [[stage]]
+//! name = "source"
+//! kind = "producer"
+//! source = { range = [1, 100] }
+//!
+//! [[stage]]
+//! name = "sink"
+//! kind = "consumer"
+//! per_event = { dist = "exp", mean_ns = 1000 }
+//!
+//! [[subscription]]
+//! producer = "source"
+//! consumer = "sink"
+//! max_demand = 10
+//! "#, "tiny.toml").unwrap();
+//!
+//! let mut trace = Vec::new();
+//! let out = run(&scenario, &SimOptions { seed: Some(7), ..SimOptions::default() }, Some(&mut trace)).unwrap();
+//! assert!(out.balanced());
+//! assert_eq!(out.events_delivered(), 100);
+//!
+//! // Same seed, same trace hash; the trace is JSON lines (see TRACE.md).
+//! let again = run(&scenario, &SimOptions { seed: Some(7), ..SimOptions::default() }, None).unwrap();
+//! assert_eq!(out.trace_hash(), again.trace_hash());
+//! let first = String::from_utf8(trace).unwrap().lines().next().unwrap().to_string();
+//! assert_eq!(first, r#"{"t_ns":0,"seq":0,"kind":"subscribe","from":"sink","to":"source"}"#);
+//!
+//! // Service times are drawn from the seed: another seed, another run.
+//! let other = run(&scenario, &SimOptions { seed: Some(8), ..SimOptions::default() }, None).unwrap();
+//! assert_ne!(out.trace_hash(), other.trace_hash());
+//! ```
+//!
+//! Modules, from the outside in: [`run`] and [`SimOptions`] here; `sched` (the
+//! scheduler: clock, event queue, mailboxes, cores, faults); `trace` (the observer that
+//! hashes and writes the trace); `births`, [`Histogram`] and [`Series`] (measurements);
+//! [`SimOutcome`] / [`SimSummary`] (what a run reports) and [`SimError`].
+//!
+//! *Architecture invariant:* nothing in a run reads the wall clock (except to report how
+//! long the simulation took), iterates a hash map, or draws from an unseeded RNG.
+
+mod births;
+mod error;
+mod latency;
+mod outcome;
+mod queue;
+mod rng;
+mod sched;
+mod series;
+mod trace;
+
+use std::io::Write;
+use std::time::Instant;
+
+use flowbench_engine::scenario::Scenario;
+
+pub use crate::error::{DeadlockReport, LinkState, SimError, StageState};
+pub use crate::latency::{Histogram, LatencySummary};
+pub use crate::outcome::{Ended, SimOutcome, SimSummary};
+pub use crate::series::{LinkSeries, Series, StageSeries, MAX_SAMPLES};
+
+/// The root seed when neither the options nor the scenario give one.
+pub const DEFAULT_SEED: u64 = 0;
+
+/// The default sampling interval of the time series: 1 ms of virtual time.
+pub const DEFAULT_SAMPLE_NS: u64 = 1_000_000;
+
+/// Choices for a simulated run that are not in the scenario file.
+///
+/// ```
+/// use flowbench_sim::{SimOptions, DEFAULT_SAMPLE_NS};
+/// let o = SimOptions { seed: Some(3), events: Some(10_000), ..SimOptions::default() };
+/// assert_eq!(o.until_ns, None);
+/// assert_eq!(o.sample_ns, DEFAULT_SAMPLE_NS);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimOptions {
+    /// The root seed (`--seed`); `None`: the scenario's `seed`, else [`DEFAULT_SEED`].
+    pub seed: Option<u64>,
+    /// Stop each producer after this many events (`--events N`).
+    pub events: Option<u64>,
+    /// Stop at this virtual time, ns (`--until`); what is in flight then is reported as
+    /// in flight.
+    pub until_ns: Option<u64>,
+    /// Sample the time series every this many ns of virtual time; 0 turns sampling off.
+    pub sample_ns: u64,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            seed: None,
+            events: None,
+            until_ns: None,
+            sample_ns: DEFAULT_SAMPLE_NS,
+        }
+    }
+}
+
+impl SimOptions {
+    /// The root seed a run of `scenario` with these options uses.
+    ///
+    /// ```
+    /// use flowbench_engine::scenario::{parse_str, DEFAULT_SCENARIO, DEFAULT_SCENARIO_FILE};
+    /// use flowbench_sim::SimOptions;
+    /// let s = parse_str(DEFAULT_SCENARIO, DEFAULT_SCENARIO_FILE).unwrap();
+    /// assert_eq!(SimOptions::default().seed_for(&s), 42);
+    /// assert_eq!(SimOptions { seed: Some(1), ..SimOptions::default() }.seed_for(&s), 1);
+    /// ```
+    pub fn seed_for(&self, scenario: &Scenario) -> u64 {
+        self.seed.or(scenario.seed).unwrap_or(DEFAULT_SEED)
+    }
+}
+
+/// Simulates `scenario` to its end (every source finished and every event handled,
+/// dropped or lost), or to `until_ns`.
+///
+/// `trace`, when given, receives the trace as JSON lines (format: `TRACE.md`); it is
+/// buffered internally and flushed before `run` returns. The trace hash is computed
+/// either way and does not depend on it.
+///
+/// Errors: a deadlock (with the state of every stage), a source that never ends without
+/// a limit, `cores = 0`, or a trace write failure. A run whose accounting does not
+/// balance is not an error: see [`SimOutcome::balanced`].
+pub fn run(
+    scenario: &Scenario,
+    opts: &SimOptions,
+    trace: Option<&mut dyn Write>,
+) -> Result<SimOutcome, SimError> {
+    let started = Instant::now();
+    let setup = sched::Setup {
+        seed: opts.seed_for(scenario),
+        events: opts.events,
+        until_ns: opts.until_ns,
+        sample_ns: opts.sample_ns,
+    };
+    sched::Sim::new(scenario, &setup, trace)?.run(|| started.elapsed().as_secs_f64())
+}

@@ -1,0 +1,1190 @@
+//! The discrete-event scheduler: a virtual clock, an event queue, and one single-server
+//! mailbox per stage around the engine's [`StageCore`].
+//!
+//! *What it decides:* only **when** things happen. A message reaches a stage's mailbox
+//! after the link's latency; the stage takes one message at a time; the core handles it at
+//! once and the scheduler charges a service time drawn from the stage's model for what the
+//! core did (`per_event` times the events handled or emitted, whichever is larger, plus
+//! `per_batch` per batch received or `handle_demand` call); the messages the core produced
+//! leave when that service ends. A service of 0 ns completes at once. With `cores = K`, at
+//! most K services (and pool jobs) run at the same time; the others wait, first come first
+//! served.
+//!
+//! *What it must not do:* re-implement anything of the engine's semantics (demand,
+//! dispatch, buffering, cancellation and accounting are the core's), read a clock, draw
+//! from an unseeded RNG, or iterate a hash map.
+//!
+//! Choices, each documented in `DOCS.md`:
+//! - a crash at time T that finds the stage in the middle of a service takes effect when
+//!   that service ends (its messages are already committed), so per-link FIFO holds;
+//! - messages that reach a stopped stage are handed to its stopped core at once (at no
+//!   cost): events are counted lost there, a late subscription is answered with a cancel;
+//! - a restart builds a **fresh core** (`plan::core`) whose subscriptions are moved to the
+//!   next generation with `reset_inputs_for_restart` (once per earlier incarnation), then
+//!   starts it; the figures of earlier incarnations are summed into the stage's;
+//! - a push source whose schedule is exhausted is shut down (`Input::Shutdown`) right
+//!   after its last arrival, so the pipeline drains and the run ends.
+
+use std::collections::VecDeque;
+use std::ops::RangeInclusive;
+
+use flowbench_engine::plan::{self, Arrivals, PlanOptions};
+use flowbench_engine::report::{LinkFigures, StageFigures};
+use flowbench_engine::scenario::{CrashTrigger, Dist, Fault, PushDef, Scenario, SourceDef};
+use flowbench_engine::{
+    CancelReason, Downstream, Effects, Input, Outgoing, StageCore, StageKind, StageStats, SubRef,
+};
+
+use crate::error::{DeadlockReport, LinkState, SimError, StageState};
+use crate::latency::Histogram;
+use crate::outcome::{Ended, SimOutcome};
+use crate::queue::EventQueue;
+use crate::rng::{arrival_stream, link_stream, stage_stream, Stream};
+use crate::series::{LinkSeries, Series, StageSeries, MAX_SAMPLES};
+use crate::trace::{Kind, Tap};
+
+type In = Input<u64, u64>;
+
+/// Something due at a virtual time.
+enum Ev {
+    /// A message (or arrival, or switch) reaches a stage's mailbox.
+    Deliver { to: u32, input: In },
+    /// A stage's current service ends.
+    Done { stage: u32 },
+    /// A pool job may start (with `cores = K`).
+    JobReady { stage: u32, sub: SubRef, event: u64 },
+    /// A pool job ends.
+    JobEnd { stage: u32, sub: SubRef, event: u64 },
+    /// The next push arrival of a source.
+    Arrival { stage: u32 },
+    /// `crash_at_us` of fault `fault`.
+    CrashAt { stage: u32, fault: u32 },
+    /// A crashed stage comes back.
+    Restart { stage: u32 },
+}
+
+/// Work waiting for a core (with `cores = K`).
+#[derive(Clone, Copy)]
+enum Task {
+    Stage(u32),
+    Job { stage: u32, sub: SubRef, event: u64 },
+}
+
+struct CrashFault {
+    trigger: CrashTrigger,
+    restart_after_ns: Option<u64>,
+    fired: bool,
+}
+
+struct ArrivalRt {
+    sched: Arrivals,
+    rng: Stream,
+    next: Option<(u64, RangeInclusive<u64>)>,
+    arrived: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Snap {
+    handled: u64,
+    emitted: u64,
+    batches: u64,
+}
+
+impl Snap {
+    #[inline]
+    fn of(s: &StageStats) -> Self {
+        Snap {
+            handled: s.handled,
+            emitted: s.emitted,
+            batches: s.batches_in + s.demand_calls,
+        }
+    }
+}
+
+struct StageRt {
+    name: String,
+    kind: StageKind,
+    core: StageCore<u64, u64>,
+    mailbox: VecDeque<In>,
+    busy_until: Option<u64>,
+    busy_ns: u64,
+    job_ns: u64,
+    slots: u64,
+    in_ready: bool,
+    per_event: Option<Dist>,
+    per_batch: Option<Dist>,
+    slow: Vec<(u64, f64)>,
+    rng: Stream,
+    crashes: Vec<CrashFault>,
+    pending_crash: Option<usize>,
+    restart_pending: bool,
+    incarnation: u32,
+    retired: Option<StageFigures>,
+    arrivals: Option<ArrivalRt>,
+    /// First id of a `range` / `counter` source: the n-th event emitted is `base + n`.
+    id_base: Option<u64>,
+    held: u64,
+    mailbox_peak: u64,
+}
+
+impl StageRt {
+    #[inline]
+    fn runnable(&self) -> bool {
+        self.busy_until.is_none() && !self.mailbox.is_empty() && !self.core.is_stopped()
+    }
+
+    fn slowed(&self, ns: u64, at: u64) -> u64 {
+        let mut v = ns;
+        for &(t, f) in &self.slow {
+            if at >= t {
+                v = (v as f64 * f).round() as u64;
+            }
+        }
+        v
+    }
+
+    /// The service time of a step that handled or emitted `events` events and received
+    /// `batches` batches or `handle_demand` calls, starting at `at`.
+    #[inline]
+    fn service_ns(&mut self, events: u64, batches: u64, at: u64) -> u64 {
+        let mut ns = 0u64;
+        if batches > 0 {
+            if let Some(d) = self.per_batch {
+                ns = ns.saturating_add(self.rng.sample_sum(&d, batches));
+            }
+        }
+        if events > 0 && self.kind != StageKind::ConsumerPool {
+            if let Some(d) = self.per_event {
+                ns = ns.saturating_add(self.rng.sample_sum(&d, events));
+            }
+        }
+        if ns == 0 || self.slow.is_empty() {
+            ns
+        } else {
+            self.slowed(ns, at)
+        }
+    }
+
+    /// Events handled or emitted over every incarnation (for `crash_after_events`).
+    fn progress(&self) -> u64 {
+        let s = self.core.stats();
+        let (h, e) = self
+            .retired
+            .as_ref()
+            .map_or((0, 0), |r| (r.stats.handled, r.stats.emitted));
+        (h + s.handled).max(e + s.emitted)
+    }
+
+    fn figures(&self) -> StageFigures {
+        let mut f = StageFigures::capture(&self.name, &self.core);
+        if let Some(old) = &self.retired {
+            f = merge_figures(old, f);
+        }
+        f.mailbox_peak = self.mailbox_peak;
+        f.busy_ns = self.busy_ns;
+        f
+    }
+}
+
+fn add_stats(a: &mut StageStats, b: &StageStats) {
+    a.emitted += b.emitted;
+    a.dispatched += b.dispatched;
+    a.dropped += b.dropped;
+    a.lost_out += b.lost_out;
+    a.received += b.received;
+    a.handled += b.handled;
+    a.lost_in += b.lost_in;
+    a.asks_sent += b.asks_sent;
+    a.asks_received += b.asks_received;
+    a.batches_in += b.batches_in;
+    a.batches_out += b.batches_out;
+    a.demand_calls += b.demand_calls;
+    a.buffer_peak = a.buffer_peak.max(b.buffer_peak);
+    a.queue_peak = a.queue_peak.max(b.queue_peak);
+    a.rejected += b.rejected;
+}
+
+/// The figures of a restarted stage: the current incarnation's, with the counters of the
+/// earlier ones (`old`) added.
+fn merge_figures(old: &StageFigures, mut new: StageFigures) -> StageFigures {
+    let mut stats = old.stats.clone();
+    add_stats(&mut stats, &new.stats);
+    new.stats = stats;
+    new.excess += old.excess;
+    for l in &mut new.in_links {
+        if let Some(o) = old.in_links.iter().find(|o| o.link == l.link) {
+            l.handled += o.handled;
+            l.lost += o.lost;
+            l.excess += o.excess;
+        }
+    }
+    for l in &mut new.out_links {
+        if let Some(o) = old.out_links.iter().find(|o| o.link == l.link) {
+            l.dispatched += o.dispatched;
+        }
+    }
+    new
+}
+
+struct LinkRt {
+    producer: u32,
+    consumer: u32,
+    latency: Option<(Dist, Stream)>,
+    last_up: u64,
+    last_down: u64,
+}
+
+impl LinkRt {
+    /// When a message sent at `t` arrives: after the latency, and never before an earlier
+    /// message in the same direction (per-link FIFO).
+    #[inline]
+    fn arrival(&mut self, t: u64, up: bool) -> u64 {
+        let lat = match self.latency.as_mut() {
+            Some((d, rng)) => rng.sample(d),
+            None => 0,
+        };
+        let last = if up {
+            &mut self.last_up
+        } else {
+            &mut self.last_down
+        };
+        let at = t.saturating_add(lat).max(*last);
+        *last = at;
+        at
+    }
+}
+
+#[inline]
+fn input_events(input: &In) -> u64 {
+    match input {
+        Input::Down(Downstream::Events { batch, .. }) => batch.len() as u64,
+        Input::Arrive(ids) => ids.len() as u64,
+        _ => 0,
+    }
+}
+
+/// What the caller chose for this run (resolved from [`crate::SimOptions`]).
+pub(crate) struct Setup {
+    pub seed: u64,
+    pub events: Option<u64>,
+    pub until_ns: Option<u64>,
+    pub sample_ns: u64,
+}
+
+pub(crate) struct Sim<'s, 'w> {
+    scenario: &'s Scenario,
+    popts: PlanOptions,
+    until: Option<u64>,
+    now: u64,
+    queue: EventQueue<Ev>,
+    stages: Vec<StageRt>,
+    links: Vec<LinkRt>,
+    limit: Option<u32>,
+    busy_cores: u32,
+    ready: VecDeque<Task>,
+    fx: Effects<u64, u64>,
+    jobs: Vec<(SubRef, u64)>,
+    tap: Tap<'w>,
+    hist: Histogram,
+    series: Series,
+    next_sample: u64,
+    transit: u64,
+    held_total: u64,
+    mem_peak: u64,
+    messages: u64,
+}
+
+/// The source stages whose events can come down each link (walking up through
+/// producer-consumers), in stage order.
+fn link_sources(s: &Scenario) -> Vec<Vec<u32>> {
+    fn sources_of(s: &Scenario, stage: usize, seen: &mut Vec<bool>, out: &mut Vec<u32>) {
+        if seen[stage] {
+            return;
+        }
+        seen[stage] = true;
+        if s.stages[stage].kind == StageKind::Producer {
+            out.push(stage as u32);
+            return;
+        }
+        for (_, l) in s.inputs_of(stage) {
+            sources_of(s, l.producer, seen, out);
+        }
+    }
+    s.links
+        .iter()
+        .map(|l| {
+            let mut seen = vec![false; s.stages.len()];
+            let mut out = Vec::new();
+            sources_of(s, l.producer, &mut seen, &mut out);
+            out.sort_unstable();
+            out
+        })
+        .collect()
+}
+
+impl<'s, 'w> Sim<'s, 'w> {
+    pub(crate) fn new(
+        scenario: &'s Scenario,
+        setup: &Setup,
+        trace: Option<&'w mut dyn std::io::Write>,
+    ) -> Result<Self, SimError> {
+        let seed = setup.seed;
+        if scenario.cores == Some(0) {
+            return Err(SimError::invalid(
+                seed,
+                "cores must be at least 1, got 0".to_string(),
+            ));
+        }
+        if setup.events.is_none() && setup.until_ns.is_none() {
+            for st in &scenario.stages {
+                let unbounded = match &st.source {
+                    Some(SourceDef::Counter { .. }) => Some("counter"),
+                    Some(SourceDef::Push(PushDef::Poisson { total: None, .. })) => {
+                        Some("poisson without total")
+                    }
+                    Some(SourceDef::Push(PushDef::Bursts { count: None, .. })) => {
+                        Some("bursts without count")
+                    }
+                    _ => None,
+                };
+                if let Some(what) = unbounded {
+                    return Err(SimError::unbounded(seed, &st.name, what));
+                }
+            }
+        }
+        let popts = PlanOptions {
+            events: setup.events,
+            seed,
+        };
+        let cores = plan::cores(scenario, &popts);
+        let mut stages = Vec::with_capacity(cores.len());
+        for ((i, st), core) in scenario.stages.iter().enumerate().zip(cores) {
+            let mut crashes = Vec::new();
+            let mut slow = Vec::new();
+            for f in &st.faults {
+                match *f {
+                    Fault::Crash {
+                        trigger,
+                        restart_after_ns,
+                    } => crashes.push(CrashFault {
+                        trigger,
+                        restart_after_ns,
+                        fired: false,
+                    }),
+                    Fault::Slow { at_ns, factor } => slow.push((at_ns, factor)),
+                }
+            }
+            let (id_base, arrivals) = match &st.source {
+                Some(SourceDef::Range { first, .. }) => (Some(*first), None),
+                Some(SourceDef::Counter { start }) => (Some(*start), None),
+                Some(SourceDef::Push(def)) => (
+                    None,
+                    Some(ArrivalRt {
+                        sched: Arrivals::new(def.clone()),
+                        rng: Stream::named(seed, &arrival_stream(&st.name)),
+                        next: None,
+                        arrived: 0,
+                    }),
+                ),
+                None => (None, None),
+            };
+            let slots = scenario
+                .inputs_of(i)
+                .map(|(_, l)| l.demand.max())
+                .max()
+                .unwrap_or(1);
+            stages.push(StageRt {
+                name: st.name.clone(),
+                kind: st.kind,
+                core,
+                mailbox: VecDeque::new(),
+                busy_until: None,
+                busy_ns: 0,
+                job_ns: 0,
+                slots: if st.kind == StageKind::ConsumerPool {
+                    slots
+                } else {
+                    1
+                },
+                in_ready: false,
+                per_event: st.per_event,
+                per_batch: st.per_batch,
+                slow,
+                rng: Stream::named(seed, &stage_stream(&st.name)),
+                crashes,
+                pending_crash: None,
+                restart_pending: false,
+                incarnation: 0,
+                retired: None,
+                arrivals,
+                id_base,
+                held: 0,
+                mailbox_peak: 0,
+            });
+        }
+        let mut links = Vec::with_capacity(scenario.links.len());
+        for (i, l) in scenario.links.iter().enumerate() {
+            let repeat = scenario.links[..i]
+                .iter()
+                .filter(|o| o.producer == l.producer && o.consumer == l.consumer)
+                .count();
+            let name = link_stream(
+                &scenario.stages[l.producer].name,
+                &scenario.stages[l.consumer].name,
+                repeat,
+            );
+            links.push(LinkRt {
+                producer: l.producer as u32,
+                consumer: l.consumer as u32,
+                latency: l.latency.map(|d| (d, Stream::named(seed, &name))),
+                last_up: 0,
+                last_down: 0,
+            });
+        }
+        let names: Vec<String> = scenario.stages.iter().map(|s| s.name.clone()).collect();
+        let ends = links.iter().map(|l| (l.producer, l.consumer)).collect();
+        let tap = Tap::new(&names, ends, link_sources(scenario), trace);
+        let series = Series {
+            interval_ns: setup.sample_ns,
+            t_ns: Vec::new(),
+            stages: stages
+                .iter()
+                .map(|s| StageSeries {
+                    name: s.name.clone(),
+                    slots: s.slots,
+                    ..StageSeries::default()
+                })
+                .collect(),
+            links: scenario
+                .links
+                .iter()
+                .map(|l| LinkSeries {
+                    producer: names[l.producer].clone(),
+                    consumer: names[l.consumer].clone(),
+                    outstanding: Vec::new(),
+                })
+                .collect(),
+        };
+        Ok(Sim {
+            scenario,
+            popts,
+            until: setup.until_ns,
+            now: 0,
+            queue: EventQueue::new(),
+            stages,
+            links,
+            limit: scenario.cores,
+            busy_cores: 0,
+            ready: VecDeque::new(),
+            fx: Effects::default(),
+            jobs: Vec::new(),
+            tap,
+            hist: Histogram::new(),
+            series,
+            next_sample: 0,
+            transit: 0,
+            held_total: 0,
+            mem_peak: 0,
+            messages: 0,
+        })
+    }
+
+    /// Runs to the end; `wall` measures the elapsed wall time for the summary only.
+    pub(crate) fn run(mut self, wall: impl FnOnce() -> f64) -> Result<SimOutcome, SimError> {
+        self.init();
+        let cut = loop {
+            let Some(t) = self.queue.peek_time() else {
+                break false;
+            };
+            if self.until.is_some_and(|u| t > u) {
+                break true;
+            }
+            self.sample_until(t);
+            let Some((t, ev)) = self.queue.pop() else {
+                break false;
+            };
+            self.now = t;
+            self.dispatch(ev);
+        };
+        let end = match (cut, self.until) {
+            (true, Some(u)) => u,
+            _ => self.now,
+        };
+        self.sample_until(end);
+        if self.series.interval_ns > 0 && self.series.t_ns.last() != Some(&end) {
+            self.take_sample(end);
+        }
+        self.now = end;
+        let seed = self.popts.seed;
+        if let Err(e) = self.tap.finish() {
+            return Err(SimError::trace(seed, e));
+        }
+        let deadlock = (!cut).then(|| self.stuck()).flatten();
+        let outcome = self.outcome(cut, wall());
+        match deadlock {
+            Some(report) => Err(SimError::deadlocked(seed, report, outcome)),
+            None => Ok(outcome),
+        }
+    }
+
+    fn init(&mut self) {
+        for s in 0..self.stages.len() {
+            self.stages[s].mailbox.push_back(Input::Start);
+        }
+        for s in 0..self.stages.len() {
+            let sd = &self.scenario.stages[s];
+            if let Some(t) = sd.forward_at_ns {
+                self.queue.push(
+                    t,
+                    Ev::Deliver {
+                        to: s as u32,
+                        input: Input::Forward,
+                    },
+                );
+            }
+            for (i, c) in self.stages[s].crashes.iter().enumerate() {
+                if let CrashTrigger::AtNs(t) = c.trigger {
+                    self.queue.push(
+                        t,
+                        Ev::CrashAt {
+                            stage: s as u32,
+                            fault: i as u32,
+                        },
+                    );
+                }
+            }
+            if let Some(a) = self.stages[s].arrivals.as_mut() {
+                let ArrivalRt {
+                    sched, rng, next, ..
+                } = a;
+                *next = sched.next(&mut || rng.uniform());
+                match next {
+                    Some((t, _)) => self.queue.push(*t, Ev::Arrival { stage: s as u32 }),
+                    None => {
+                        self.tap.at(0);
+                        self.tap.delivery(&Input::Shutdown, s);
+                        self.stages[s].mailbox.push_back(Input::Shutdown);
+                    }
+                }
+            }
+        }
+        for s in 0..self.stages.len() {
+            self.wake(s);
+        }
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver { to, input } => self.deliver(to as usize, input),
+            Ev::Done { stage } => self.done(stage as usize),
+            Ev::JobReady { stage, sub, event } => self.job_ready(stage, sub, event),
+            Ev::JobEnd { stage, sub, event } => self.job_end(stage as usize, sub, event),
+            Ev::Arrival { stage } => self.arrival(stage as usize),
+            Ev::CrashAt { stage, fault } => self.crash_at(stage as usize, fault as usize),
+            Ev::Restart { stage } => self.restart(stage as usize),
+        }
+    }
+
+    // ---- delivering and serving -------------------------------------------------------
+
+    fn deliver(&mut self, to: usize, input: In) {
+        if matches!(input, Input::Up(_) | Input::Down(_)) {
+            self.messages += 1;
+        }
+        self.tap.at(self.now);
+        self.tap.delivery(&input, to);
+        let st = &mut self.stages[to];
+        if st.core.is_stopped() && st.busy_until.is_none() {
+            self.transit -= input_events(&input);
+            self.handle_stopped(to, input);
+            return;
+        }
+        if self.limit.is_none() && st.mailbox.is_empty() && st.busy_until.is_none() {
+            // An idle stage with an empty mailbox takes the message at once: the same as
+            // queueing it and serving the queue, without moving it twice.
+            st.mailbox_peak = st.mailbox_peak.max(1);
+            self.transit -= input_events(&input);
+            let d = self.step(to, input);
+            self.after_step(to, d);
+            return;
+        }
+        st.mailbox.push_back(input);
+        st.mailbox_peak = st.mailbox_peak.max(st.mailbox.len() as u64);
+        self.wake(to);
+    }
+
+    /// A stopped core takes a message at once and at no cost (it only counts losses and
+    /// answers late subscriptions).
+    fn handle_stopped(&mut self, s: usize, input: In) {
+        self.tap.enter(s, false, self.now);
+        self.stages[s]
+            .core
+            .handle(input, &mut self.fx, &mut self.tap);
+        self.route(s, self.now);
+        self.refresh_held(s);
+    }
+
+    fn drain_stopped(&mut self, s: usize) {
+        while let Some(input) = self.stages[s].mailbox.pop_front() {
+            self.transit -= input_events(&input);
+            self.handle_stopped(s, input);
+        }
+    }
+
+    /// Lets stage `s` take its next message if it can (now, or when a core frees up).
+    fn wake(&mut self, s: usize) {
+        if self.limit.is_none() {
+            self.serve(s);
+            return;
+        }
+        let st = &mut self.stages[s];
+        if st.runnable() && !st.in_ready {
+            st.in_ready = true;
+            self.ready.push_back(Task::Stage(s as u32));
+        }
+        self.dispatch_ready();
+    }
+
+    fn dispatch_ready(&mut self) {
+        let Some(k) = self.limit else { return };
+        while self.busy_cores < k {
+            let Some(task) = self.ready.pop_front() else {
+                break;
+            };
+            match task {
+                Task::Stage(s) => {
+                    self.stages[s as usize].in_ready = false;
+                    self.serve(s as usize);
+                }
+                Task::Job { stage, sub, event } => self.start_job(stage, sub, event, self.now),
+            }
+        }
+    }
+
+    /// Handles messages of stage `s` until one takes time (or the mailbox is empty).
+    /// With `cores = K` the caller has checked that a core is free.
+    fn serve(&mut self, s: usize) {
+        loop {
+            let st = &mut self.stages[s];
+            if !st.runnable() {
+                return;
+            }
+            let Some(input) = st.mailbox.pop_front() else {
+                return;
+            };
+            self.transit -= input_events(&input);
+            let d = self.step(s, input);
+            if !self.after_step(s, d) {
+                return;
+            }
+        }
+    }
+
+    /// After a step of `d` ns: marks the stage busy until it ends, or, for a step that
+    /// took no time, lets a stopped stage drain its mailbox. Returns `true` if the stage
+    /// may take its next message now.
+    #[inline]
+    fn after_step(&mut self, s: usize, d: u64) -> bool {
+        if d > 0 {
+            let done = self.now + d;
+            let st = &mut self.stages[s];
+            st.busy_until = Some(done);
+            st.busy_ns += d;
+            if self.limit.is_some() {
+                self.busy_cores += 1;
+            }
+            self.queue.push(done, Ev::Done { stage: s as u32 });
+            return false;
+        }
+        if self.stages[s].core.is_stopped() {
+            self.drain_stopped(s);
+            return false;
+        }
+        true
+    }
+
+    /// The core handles one input now; returns the service time charged for it. The
+    /// messages it produced leave when the service ends.
+    fn step(&mut self, s: usize, input: In) -> u64 {
+        let now = self.now;
+        let st = &mut self.stages[s];
+        let before = Snap::of(st.core.stats());
+        self.tap.enter(s, st.kind == StageKind::Consumer, now);
+        st.core.handle(input, &mut self.fx, &mut self.tap);
+        let after = Snap::of(st.core.stats());
+        let emitted = after.emitted - before.emitted;
+        let events = (after.handled - before.handled).max(emitted);
+        let d = st.service_ns(events, after.batches - before.batches, now);
+        if emitted > 0 {
+            if let Some(base) = st.id_base {
+                let first = base.wrapping_add(before.emitted);
+                self.tap
+                    .births
+                    .push(s, first, first.wrapping_add(emitted - 1), now);
+            }
+        }
+        let done = now + d;
+        if events > 0 {
+            self.crash_after_events(s, done);
+        }
+        for born in self.tap.born.drain(..) {
+            self.hist.record(done.saturating_sub(born));
+        }
+        self.route(s, done);
+        self.refresh_held(s);
+        d
+    }
+
+    /// Sends what the core produced: messages leave at `t` (plus link latency); pool jobs
+    /// start at `t`.
+    fn route(&mut self, from: usize, t: u64) {
+        let Sim {
+            fx,
+            queue,
+            links,
+            transit,
+            ..
+        } = self;
+        for o in fx.out.drain(..) {
+            match o {
+                Outgoing::Up(m) => {
+                    let Some(link) = links.get_mut(m.sub().link as usize) else {
+                        continue;
+                    };
+                    let to = link.producer;
+                    // A producer's refund to itself does not travel.
+                    let at = if to as usize == from {
+                        t
+                    } else {
+                        link.arrival(t, true)
+                    };
+                    queue.push(
+                        at,
+                        Ev::Deliver {
+                            to,
+                            input: Input::Up(m),
+                        },
+                    );
+                }
+                Outgoing::Down(m) => {
+                    let Some(link) = links.get_mut(m.sub().link as usize) else {
+                        continue;
+                    };
+                    if let Downstream::Events { batch, .. } = &m {
+                        *transit += batch.len() as u64;
+                    }
+                    let at = link.arrival(t, false);
+                    queue.push(
+                        at,
+                        Ev::Deliver {
+                            to: link.consumer,
+                            input: Input::Down(m),
+                        },
+                    );
+                }
+            }
+        }
+        if fx.jobs.is_empty() {
+            return;
+        }
+        std::mem::swap(&mut self.jobs, &mut self.fx.jobs);
+        let mut jobs = std::mem::take(&mut self.jobs);
+        let stage = from as u32;
+        for (sub, event) in jobs.drain(..) {
+            match self.limit {
+                None => self.start_job(stage, sub, event, t),
+                Some(_) if t == self.now => self.job_ready(stage, sub, event),
+                Some(_) => self.queue.push(t, Ev::JobReady { stage, sub, event }),
+            }
+        }
+        self.jobs = jobs;
+    }
+
+    fn refresh_held(&mut self, s: usize) {
+        let st = &mut self.stages[s];
+        let h = st.core.buffered() + st.core.dispatcher_queued() + st.core.input_queued();
+        self.held_total = self.held_total - st.held + h;
+        st.held = h;
+        self.mem_peak = self.mem_peak.max(self.held_total + self.transit);
+    }
+
+    fn done(&mut self, s: usize) {
+        self.stages[s].busy_until = None;
+        if self.limit.is_some() {
+            self.busy_cores -= 1;
+        }
+        if let Some(f) = self.stages[s].pending_crash.take() {
+            self.apply_crash(s, f);
+        }
+        if self.stages[s].core.is_stopped() {
+            self.drain_stopped(s);
+        }
+        self.wake(s);
+    }
+
+    // ---- pool jobs ----------------------------------------------------------------------
+
+    fn job_ready(&mut self, stage: u32, sub: SubRef, event: u64) {
+        let free = self.limit.is_none_or(|k| self.busy_cores < k);
+        if free && self.ready.is_empty() {
+            self.start_job(stage, sub, event, self.now);
+        } else {
+            self.ready.push_back(Task::Job { stage, sub, event });
+        }
+    }
+
+    fn start_job(&mut self, stage: u32, sub: SubRef, event: u64, t: u64) {
+        let st = &mut self.stages[stage as usize];
+        let d = match st.per_event {
+            Some(dist) => {
+                let ns = st.rng.sample(&dist);
+                st.slowed(ns, t)
+            }
+            None => 0,
+        };
+        st.job_ns += d;
+        if self.limit.is_some() {
+            self.busy_cores += 1;
+        }
+        self.queue
+            .push(t.saturating_add(d), Ev::JobEnd { stage, sub, event });
+    }
+
+    fn job_end(&mut self, s: usize, sub: SubRef, event: u64) {
+        match self.tap.born_of(sub.link, event) {
+            Some(born) => self.hist.record(self.now.saturating_sub(born)),
+            None => self.tap.unmeasured += 1,
+        }
+        if self.limit.is_some() {
+            self.busy_cores -= 1;
+        }
+        self.deliver(s, Input::JobDone { sub });
+        self.dispatch_ready();
+    }
+
+    // ---- arrivals, faults, restarts -------------------------------------------------------
+
+    fn arrival(&mut self, s: usize) {
+        let now = self.now;
+        let limit = self.popts.events;
+        let st = &mut self.stages[s];
+        let gone = st.core.is_stopped() && !st.restart_pending;
+        let Some(a) = st.arrivals.as_mut() else {
+            return;
+        };
+        let Some((_, ids)) = a.next.take() else {
+            return;
+        };
+        let ids: Vec<u64> = ids.collect();
+        a.arrived += ids.len() as u64;
+        let more = !gone && limit.is_none_or(|l| a.arrived < l);
+        let mut exhausted = false;
+        if more {
+            let ArrivalRt {
+                sched, rng, next, ..
+            } = a;
+            *next = sched.next(&mut || rng.uniform());
+            match next {
+                Some((t, _)) => self
+                    .queue
+                    .push((*t).max(now), Ev::Arrival { stage: s as u32 }),
+                None => exhausted = true,
+            }
+        }
+        if let (Some(&first), Some(&last)) = (ids.first(), ids.last()) {
+            self.tap.births.push(s, first, last, now);
+        }
+        self.transit += ids.len() as u64;
+        self.mem_peak = self.mem_peak.max(self.held_total + self.transit);
+        self.deliver(s, Input::Arrive(ids));
+        if exhausted {
+            self.deliver(s, Input::Shutdown);
+        }
+    }
+
+    fn crash_at(&mut self, s: usize, fault: usize) {
+        let st = &mut self.stages[s];
+        let Some(c) = st.crashes.get_mut(fault) else {
+            return;
+        };
+        if c.fired {
+            return;
+        }
+        c.fired = true;
+        if st.core.is_stopped() {
+            return;
+        }
+        if st.busy_until.is_some() {
+            st.pending_crash = Some(fault);
+        } else {
+            self.apply_crash(s, fault);
+        }
+    }
+
+    fn crash_reason(trigger: CrashTrigger) -> CancelReason {
+        match trigger {
+            CrashTrigger::AfterEvents(n) => {
+                CancelReason::error(format!("injected crash after {n} events"))
+            }
+            CrashTrigger::AtNs(t) => CancelReason::error(format!("injected crash at {t} ns")),
+        }
+    }
+
+    /// A crash at time T (or at the end of the service that was running at T).
+    fn apply_crash(&mut self, s: usize, fault: usize) {
+        let now = self.now;
+        let st = &mut self.stages[s];
+        if st.core.is_stopped() {
+            return;
+        }
+        let Some(c) = st.crashes.get(fault) else {
+            return;
+        };
+        let reason = Self::crash_reason(c.trigger);
+        let restart = c.restart_after_ns;
+        self.tap.enter(s, false, now);
+        self.tap.crash(s, &reason);
+        st.core
+            .handle(Input::Crash(reason), &mut self.fx, &mut self.tap);
+        self.route(s, now);
+        self.refresh_held(s);
+        if let Some(delay) = restart {
+            self.stages[s].restart_pending = true;
+            self.queue
+                .push(now.saturating_add(delay), Ev::Restart { stage: s as u32 });
+        }
+        self.drain_stopped(s);
+    }
+
+    /// `crash_after_events`: checked after each step that handled or emitted events; the
+    /// crash is handled in the same step, so its cancels leave with the step's messages.
+    fn crash_after_events(&mut self, s: usize, done: u64) {
+        let st = &mut self.stages[s];
+        if st.crashes.is_empty() || st.core.is_stopped() {
+            return;
+        }
+        let progress = st.progress();
+        let Some(i) = st.crashes.iter().position(|c| {
+            !c.fired && matches!(c.trigger, CrashTrigger::AfterEvents(n) if progress >= n)
+        }) else {
+            return;
+        };
+        st.crashes[i].fired = true;
+        let reason = Self::crash_reason(st.crashes[i].trigger);
+        let restart = st.crashes[i].restart_after_ns;
+        self.tap.crash(s, &reason);
+        st.core
+            .handle(Input::Crash(reason), &mut self.fx, &mut self.tap);
+        if let Some(delay) = restart {
+            st.restart_pending = true;
+            self.queue
+                .push(done.saturating_add(delay), Ev::Restart { stage: s as u32 });
+        }
+    }
+
+    fn restart(&mut self, s: usize) {
+        let st = &mut self.stages[s];
+        if let Some(done) = st.busy_until {
+            // Crashed during a service that has not ended yet: come back after it (its
+            // end, scheduled earlier for the same time, goes first).
+            self.queue.push(done, Ev::Restart { stage: s as u32 });
+            return;
+        }
+        st.restart_pending = false;
+        if !st.core.is_stopped() {
+            return;
+        }
+        st.incarnation += 1;
+        let mut core = plan::core(self.scenario, s, &self.popts);
+        for _ in 0..st.incarnation {
+            core.reset_inputs_for_restart();
+        }
+        let old = std::mem::replace(&mut st.core, core);
+        let fig = StageFigures::capture(&st.name, &old);
+        st.retired = Some(match st.retired.take() {
+            Some(r) => merge_figures(&r, fig),
+            None => fig,
+        });
+        if st.id_base.is_some() {
+            // A fresh range or counter starts again from its first id.
+            self.tap.births.ids_may_repeat(s);
+        }
+        self.tap.at(self.now);
+        self.tap.simple(Kind::Restart, s);
+        self.stages[s].mailbox.push_front(Input::Start);
+        self.refresh_held(s);
+        self.wake(s);
+    }
+
+    // ---- sampling -------------------------------------------------------------------------
+
+    fn sample_until(&mut self, t: u64) {
+        if self.series.interval_ns == 0 {
+            return;
+        }
+        while self.next_sample <= t {
+            let at = self.next_sample;
+            self.take_sample(at);
+            if self.series.t_ns.len() >= MAX_SAMPLES {
+                self.series.thin();
+            }
+            let iv = self.series.interval_ns;
+            self.next_sample = (at / iv + 1).saturating_mul(iv);
+            if self.next_sample <= at {
+                // The end of time: no further sample instant exists.
+                self.next_sample = u64::MAX;
+                break;
+            }
+        }
+    }
+
+    fn take_sample(&mut self, at: u64) {
+        self.series.t_ns.push(at);
+        for (st, ser) in self.stages.iter().zip(&mut self.series.stages) {
+            ser.mailbox.push(st.mailbox.len() as u64);
+            ser.buffered.push(st.core.buffered());
+            ser.queued
+                .push(st.core.dispatcher_queued() + st.core.input_queued());
+            let busy = if st.kind == StageKind::ConsumerPool {
+                st.job_ns
+            } else {
+                let ahead = st.busy_until.map_or(0, |u| u.saturating_sub(at));
+                st.busy_ns.saturating_sub(ahead)
+            };
+            ser.busy_ns.push(busy);
+        }
+        let n = self.series.t_ns.len();
+        for st in &self.stages {
+            for l in st.core.in_links() {
+                if let Some(ls) = self.series.links.get_mut(l.link as usize) {
+                    ls.outstanding.push(l.pending);
+                }
+            }
+        }
+        for ls in &mut self.series.links {
+            ls.outstanding.resize(n, 0);
+        }
+    }
+
+    // ---- the end ----------------------------------------------------------------------------
+
+    /// At a natural end: a deadlock report if events are still held somewhere or a live
+    /// subscription waits for events from a producer that has not finished.
+    fn stuck(&self) -> Option<DeadlockReport> {
+        let held = self
+            .stages
+            .iter()
+            .any(|s| s.held > 0 || !s.mailbox.is_empty());
+        let unmet = self.stages.iter().any(|s| {
+            s.core.in_links().any(|l| {
+                l.live
+                    && l.pending > 0
+                    && self
+                        .links
+                        .get(l.link as usize)
+                        .is_some_and(|k| !self.stages[k.producer as usize].core.is_stopped())
+            })
+        });
+        if !held && !unmet {
+            return None;
+        }
+        let name = |i: u32| self.stages[i as usize].name.clone();
+        Some(DeadlockReport {
+            t_ns: self.now,
+            stages: self
+                .stages
+                .iter()
+                .map(|s| {
+                    let fig = StageFigures::capture(&s.name, &s.core);
+                    StageState {
+                        name: s.name.clone(),
+                        kind: s.kind.name(),
+                        status: fig.exit,
+                        buffered: s.core.buffered(),
+                        queued: s.core.dispatcher_queued() + s.core.input_queued(),
+                        mailbox: s.mailbox.len() as u64,
+                        inputs: s
+                            .core
+                            .in_links()
+                            .map(|l| LinkState {
+                                peer: name(self.links[l.link as usize].producer),
+                                demand: l.pending,
+                                live: l.live,
+                            })
+                            .collect(),
+                        outputs: s
+                            .core
+                            .out_links()
+                            .map(|l| LinkState {
+                                peer: name(self.links[l.link as usize].consumer),
+                                demand: l.outstanding,
+                                live: l.live,
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+        })
+    }
+
+    fn outcome(&mut self, cut: bool, wall_s: f64) -> SimOutcome {
+        let mut links: Vec<LinkFigures> = self
+            .links
+            .iter()
+            .map(|l| LinkFigures {
+                producer: l.producer as usize,
+                consumer: l.consumer as usize,
+                undeliverable: 0,
+                in_flight: 0,
+            })
+            .collect();
+        if cut {
+            let mut count = |input: &In| {
+                if let Input::Down(Downstream::Events { sub, batch }) = input {
+                    if let Some(l) = links.get_mut(sub.link as usize) {
+                        l.in_flight += batch.len() as u64;
+                    }
+                }
+            };
+            for ev in self.queue.items() {
+                if let Ev::Deliver { input, .. } = ev {
+                    count(input);
+                }
+            }
+            for st in &self.stages {
+                st.mailbox.iter().for_each(&mut count);
+            }
+        }
+        let t = self.now;
+        let busy_fraction = self
+            .stages
+            .iter()
+            .map(|s| {
+                if t == 0 {
+                    0.0
+                } else if s.kind == StageKind::ConsumerPool {
+                    (s.job_ns as f64 / (t as f64 * s.slots.max(1) as f64)).min(1.0)
+                } else {
+                    (s.busy_ns as f64 / t as f64).min(1.0)
+                }
+            })
+            .collect();
+        SimOutcome {
+            scenario: self.scenario.name.clone(),
+            seed: self.popts.seed,
+            trace_hash: self.tap.hash(),
+            virtual_ns: t,
+            wall_s,
+            ended: if cut { Ended::Until } else { Ended::Drained },
+            stages: self.stages.iter().map(StageRt::figures).collect(),
+            links,
+            busy_fraction,
+            latency: std::mem::take(&mut self.hist),
+            unmeasured: self.tap.unmeasured,
+            memory_peak_events: self.mem_peak,
+            messages: self.messages,
+            records: self.tap.records(),
+            series: std::mem::take(&mut self.series),
+        }
+    }
+}
