@@ -284,3 +284,41 @@ fn shutdown_stops_an_unbounded_pipeline_in_order() {
     assert_eq!(outcome.stages[0].exit, "shutdown");
     assert_eq!(outcome.stages[1].stats.handled, *got.lock().expect("lock"));
 }
+
+/// Regression: a push source whose arrivals come faster than its stage handles them used
+/// to starve the stage's mailbox and its stop timer, so the run never ended.
+#[test]
+fn fast_endless_push_source_stops_at_events_and_at_stop_after() {
+    let text = r#"
+[[stage]]
+name = "p"
+kind = "producer"
+source = { bursts = { every_us = 10, size = 2000 } }
+
+[[stage]]
+name = "c"
+kind = "consumer"
+
+[[subscription]]
+producer = "p"
+consumer = "c"
+"#;
+    let s = scenario::parse_str(text, "endless.toml").expect("valid");
+    let by_events = ScenarioRunOptions {
+        events: Some(5_000),
+        seed: 1,
+        stop_after: None,
+        record: false,
+    };
+    let o = run_scenario(&s, &by_events).expect("runs");
+    assert!(o.balanced());
+    assert_eq!(o.stages[0].stats.emitted, 5_000);
+    let by_time = ScenarioRunOptions {
+        events: None,
+        stop_after: Some(std::time::Duration::from_millis(50)),
+        ..by_events
+    };
+    let o = run_scenario(&s, &by_time).expect("runs");
+    assert!(o.balanced(), "{}", o.summary("endless").table());
+    assert_eq!(o.stages[0].exit, "shutdown");
+}

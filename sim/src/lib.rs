@@ -42,7 +42,7 @@
 //! assert!(out.balanced());
 //! assert_eq!(out.events_delivered(), 100);
 //!
-//! // Same seed, same trace hash; the trace is JSON lines (see TRACE.md).
+//! // Same seed, same trace hash; the trace is JSON lines (see the README, "The trace format").
 //! let again = run(&scenario, &SimOptions { seed: Some(7), ..SimOptions::default() }, None).unwrap();
 //! assert_eq!(out.trace_hash(), again.trace_hash());
 //! let first = String::from_utf8(trace).unwrap().lines().next().unwrap().to_string();
@@ -137,7 +137,7 @@ impl SimOptions {
 /// Simulates `scenario` to its end (every source finished and every event handled,
 /// dropped or lost), or to `until_ns`.
 ///
-/// `trace`, when given, receives the trace as JSON lines (format: `TRACE.md`); it is
+/// `trace`, when given, receives the trace as JSON lines (format: the README, "The trace format"); it is
 /// buffered internally and flushed before `run` returns. The trace hash is computed
 /// either way and does not depend on it.
 ///

@@ -90,7 +90,7 @@ impl SimOutcome {
         self.seed
     }
 
-    /// The trace hash: every delivery and handled chunk, in order (see `TRACE.md`).
+    /// The trace hash: every delivery and handled chunk, in order (see the README, "The trace format").
     pub fn trace_hash(&self) -> u64 {
         self.trace_hash
     }

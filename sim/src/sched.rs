@@ -14,7 +14,7 @@
 //! dispatch, buffering, cancellation and accounting are the core's), read a clock, draw
 //! from an unseeded RNG, or iterate a hash map.
 //!
-//! Choices, each documented in `DOCS.md`:
+//! Choices, each documented in the README ("The simulator"):
 //! - a crash at time T that finds the stage in the middle of a service takes effect when
 //!   that service ends (its messages are already committed), so per-link FIFO holds;
 //! - messages that reach a stopped stage are handed to its stopped core at once (at no

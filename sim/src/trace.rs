@@ -1,5 +1,5 @@
 //! The trace: every delivery and every handled chunk, in order, folded into a 64-bit hash
-//! and, when asked for, written as JSON lines (the format is specified in `TRACE.md`).
+//! and, when asked for, written as JSON lines (the format is specified in the README, "The trace format").
 //!
 //! The [`Tap`] is the simulator's [`Observer`] of the stage cores (handled chunks,
 //! `handle_demand` calls, drops, losses) and is also told of every delivery by the

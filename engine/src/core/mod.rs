@@ -505,6 +505,12 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
             .map_or(0, |o| o.dispatcher.oversized_asks())
     }
 
+    /// `true` while a producer still takes pushed arrivals (it is running and has not
+    /// reached its limit or been told to shut down).
+    pub fn takes_arrivals(&self) -> bool {
+        self.status == Status::Running && self.out.as_ref().is_some_and(|o| o.finishing.is_none())
+    }
+
     /// `true` if the dispatcher could place another event right now.
     pub fn dispatcher_can_take(&self) -> bool {
         self.out.as_ref().is_some_and(|o| o.dispatcher.can_take())

@@ -535,7 +535,7 @@ fn broadcast_waits_for_every_consumer_and_filters_by_selector() {
         demand(10, 5),
         CancelMode::Permanent,
         None,
-        Some(Selector::new(|e: &u64| e % 2 == 0)),
+        Some(Selector::new(|e: &u64| e.is_multiple_of(2))),
     );
     let mut net = b.build();
     net.run();

@@ -530,7 +530,68 @@ seed = [1,
     );
     check_err(
         "name = \n",
+        "t.toml:1:8: name: a value is missing after `=`: write a \"string\", a number, true \
+         or false, an [array] or an { inline = \"table\" }",
+    );
+    check_err(
+        "name = x\n",
         "t.toml:1:8: name: string values must be quoted",
+    );
+}
+
+#[test]
+fn empty_key_is_named_as_written() {
+    check_err(
+        "seed = 1\n= 2\n",
+        "t.toml:2:1: \"\": unquoted keys cannot be empty",
+    );
+}
+
+#[test]
+fn unclosed_string_says_which_quote_ends_it() {
+    check_err(
+        "name = \"x\ndescription = \"y\"\n",
+        "t.toml:1:10: name: the string is not closed: end it with `\"` (only strings in \
+         \"\"\" or ''' may go on over several lines)",
+    );
+    check_err(
+        "name = '''x\n",
+        "t.toml:2:1: name: the string is not closed: end it with `'''`",
+    );
+}
+
+#[test]
+fn unclosed_inline_table_points_back_at_its_opening_brace() {
+    check_err(
+        r#"
+[[stage]]
+name = "src"
+kind = "producer"
+source = { range = [1, 100]
+
+[[stage]]
+"#,
+        "t.toml:6:1: stage[0].source: expected `,` and another key, or `}` to close the \
+         inline table opened at line 4, column 10",
+    );
+}
+
+#[test]
+fn nesting_beyond_the_toml_limit_says_how_deep_scenarios_go() {
+    let deep = format!("seed = {}1{}\n", "[".repeat(200), "]".repeat(200));
+    let err = parse_str(&deep, "t.toml").expect_err("too deep");
+    assert_eq!((err.line(), err.column()), (1, 88));
+    assert!(err.field().starts_with("seed[0][0]"), "{err}");
+    assert!(
+        err.message()
+            .starts_with("arrays and inline tables are nested more than 80 deep"),
+        "{err}"
+    );
+    let header = format!("seed = 1\n\n[{}]\n", vec!["a"; 100].join("."));
+    check_err(
+        &header,
+        "t.toml:3:1: (syntax): a dotted key or table header has 80 or more parts, which the \
+         TOML reader refuses; scenario keys have at most two (e.g. [[stage.fault]])",
     );
 }
 
@@ -542,6 +603,65 @@ seed = 1
 seed = 2
 "#,
         "t.toml:2:1: seed: duplicate key `seed`: a key may appear only once in a table",
+    );
+}
+
+#[test]
+fn duplicate_key_names_the_table_it_is_in() {
+    check_err(
+        r#"
+[[stage]]
+name = "src"
+kind = "producer"
+source = { range = [1, 100] }
+kind = "consumer"
+
+[[stage]]
+name = "sink"
+kind = "consumer"
+
+[[stage.fault]]
+crash_at_us = 1
+crash_at_us = 2
+"#,
+        "t.toml:5:1: stage[0].kind: duplicate key `kind`",
+    );
+    check_err(
+        r#"
+[[stage]]
+name = "sink"
+kind = "consumer"
+
+[[stage.fault]]
+crash_at_us = 1
+crash_at_us = 2
+"#,
+        "t.toml:7:1: stage[0].fault[0].crash_at_us: duplicate key `crash_at_us`",
+    );
+    check_err(
+        r#"
+[[stage]]
+name = "src"
+kind = "producer"
+source = { range = [1, 100], range = [1, 2] }
+"#,
+        "t.toml:4:30: stage[0].source.range: duplicate key `range`",
+    );
+}
+
+#[test]
+fn table_header_defined_twice_says_where_to_look() {
+    check_err(
+        r#"
+[[stage.fault]]
+crash_at_us = 1
+
+[[stage]]
+name = "src"
+"#,
+        "t.toml:4:3: stage: duplicate key `stage`: a table named `stage` is already defined \
+         above (look for [stage] with single brackets, or a [[stage.…]] header before the \
+         first [[stage]])",
     );
 }
 

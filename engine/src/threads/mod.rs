@@ -791,33 +791,35 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
         self.step(Input::Start, &mut fx, &pool, &mut rng, &mut busy_ns);
         while !self.core.is_stopped() {
             let now = started.elapsed();
-            // Timed inputs whose time has come.
-            if let Some((at, ids)) = next_arrival.clone() {
-                if Duration::from_nanos(at) <= now {
-                    let events: Vec<u64> = ids.collect();
-                    self.arrive(events, &mut fx, &pool, &mut rng, &mut busy_ns);
-                    next_arrival = arrivals
-                        .as_mut()
-                        .and_then(|a| a.next(&mut || uniform(&mut rng)));
-                    continue;
-                }
-            }
-            if forward_at.is_some_and(|t| t <= now) {
-                forward_at = None;
-                self.step(Input::Forward, &mut fx, &pool, &mut rng, &mut busy_ns);
-                continue;
-            }
-            if crash_at.is_some_and(|t| t <= now) {
-                crash_at = None;
-                let reason = CancelReason::error("injected crash (crash_at_us)");
-                self.step(Input::Crash(reason), &mut fx, &pool, &mut rng, &mut busy_ns);
-                continue;
-            }
+            // Timed inputs whose time has come, the stop first. Each pass of the loop
+            // handles at most one of them and then looks at the mailbox, so a source
+            // whose arrivals outpace the stage cannot starve its mail or its stop.
             if stop_at.is_some_and(|t| t <= now) {
                 stop_at = None;
                 next_arrival = None;
                 self.step(Input::Shutdown, &mut fx, &pool, &mut rng, &mut busy_ns);
-                continue;
+            } else if crash_at.is_some_and(|t| t <= now) {
+                crash_at = None;
+                let reason = CancelReason::error("injected crash (crash_at_us)");
+                self.step(Input::Crash(reason), &mut fx, &pool, &mut rng, &mut busy_ns);
+            } else if forward_at.is_some_and(|t| t <= now) {
+                forward_at = None;
+                self.step(Input::Forward, &mut fx, &pool, &mut rng, &mut busy_ns);
+            } else if let Some((at, ids)) = next_arrival.clone() {
+                if Duration::from_nanos(at) <= now {
+                    let events: Vec<u64> = ids.collect();
+                    self.arrive(events, &mut fx, &pool, &mut rng, &mut busy_ns);
+                    next_arrival = if self.core.takes_arrivals() {
+                        arrivals
+                            .as_mut()
+                            .and_then(|a| a.next(&mut || uniform(&mut rng)))
+                    } else {
+                        None
+                    };
+                }
+            }
+            if self.core.is_stopped() {
+                break;
             }
             if local.is_empty() {
                 let deadline = [
@@ -832,7 +834,13 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
                 .flatten()
                 .min()
                 .map(|d| started + d);
-                if !self.mailbox.recv_all(&mut local, deadline) {
+                let got = if deadline.is_some_and(|d| d <= Instant::now()) {
+                    // Something is already due: take what mail there is, do not wait.
+                    self.mailbox.try_recv_all(&mut local)
+                } else {
+                    self.mailbox.recv_all(&mut local, deadline)
+                };
+                if !got {
                     continue;
                 }
             }
