@@ -56,3 +56,8 @@ pub use crate::protocol::{
     CancelReason, Downstream, LinkId, Outgoing, Rejection, StageId, SubRef, Upstream,
 };
 pub use crate::scenario::{Scenario, ScenarioError};
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

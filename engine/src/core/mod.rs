@@ -951,12 +951,9 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         let len = batch.len();
         let mut iter = batch.into_iter();
         // Manual: one batch, one call. Automatic: chunks of max - min.
-        let chunk_lens: Vec<u64> = if manual {
-            vec![len as u64]
-        } else {
-            AutoAsk::chunks(demand, len as u64).collect()
-        };
-        for b in chunk_lens {
+        let size = if manual { len as u64 } else { demand.chunk() };
+        while iter.len() > 0 {
+            let b = size.min(iter.len() as u64);
             let ask = if current {
                 match self.ins[idx].asker.as_mut() {
                     Some(Asker::Auto(a)) => a.after_chunk(b),

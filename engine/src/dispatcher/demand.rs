@@ -91,8 +91,15 @@ impl DemandDispatcher {
                 src.drain(..k as usize).collect()
             };
             sink.send(sub, batch);
-            self.demands.remove(0);
-            self.insert(counter - k, sub);
+            // Re-place the head after every consumer with at least its new demand (what
+            // remove + sorted insert would do), by rotating it into place.
+            let left = counter - k;
+            self.demands[0].0 = left;
+            let to = self.demands[1..]
+                .iter()
+                .position(|&(c, _)| left > c)
+                .map_or(self.demands.len(), |i| i + 1);
+            self.demands[..to].rotate_left(1);
             taken += k;
         }
         taken
