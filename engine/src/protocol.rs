@@ -154,6 +154,16 @@ pub enum Upstream {
         /// How many events were rejected.
         n: u64,
     },
+    /// A producer's note to itself: its partition hash dropped `n` events its source made
+    /// for demand that is still open (dropped events use no demand), so the source is
+    /// asked for `n` more. `sub` only routes the note (any live subscription of the
+    /// producer). Without it a bounded pipeline could stall with consumers still waiting.
+    Resupply {
+        /// A live subscription of the producer, for routing.
+        sub: SubRef,
+        /// How many events were dropped.
+        n: u64,
+    },
 }
 
 impl Upstream {
@@ -163,7 +173,8 @@ impl Upstream {
             Upstream::Subscribe { sub }
             | Upstream::Ask { sub, .. }
             | Upstream::Cancel { sub, .. }
-            | Upstream::Refund { sub, .. } => sub,
+            | Upstream::Refund { sub, .. }
+            | Upstream::Resupply { sub, .. } => sub,
         }
     }
 }

@@ -43,6 +43,7 @@ pub(crate) enum Kind {
     Shutdown = 12,
     Crash = 13,
     Restart = 14,
+    Resupply = 15,
 }
 
 impl Kind {
@@ -62,6 +63,7 @@ impl Kind {
             Kind::Shutdown => "shutdown",
             Kind::Crash => "crash",
             Kind::Restart => "restart",
+            Kind::Resupply => "resupply",
         }
     }
 }
@@ -372,13 +374,16 @@ impl<'w> Tap<'w> {
                     Upstream::Subscribe { .. } => (Kind::Subscribe, None, None),
                     Upstream::Ask { n, .. } => (Kind::Ask, Some(*n), None),
                     Upstream::Refund { n, .. } => (Kind::Refund, Some(*n), None),
+                    Upstream::Resupply { n, .. } => (Kind::Resupply, Some(*n), None),
                     Upstream::Cancel { reason, .. } => (Kind::Cancel, None, Some(reason)),
                 };
-                self.begin(
-                    kind,
-                    ("from", self.consumer(sub)),
-                    Some(("to", self.producer(sub))),
-                );
+                // A resupply is the producer's note to itself.
+                let from = if kind == Kind::Resupply {
+                    self.producer(sub)
+                } else {
+                    self.consumer(sub)
+                };
+                self.begin(kind, ("from", from), Some(("to", self.producer(sub))));
                 if let Some(n) = n {
                     self.num("n", n);
                 }

@@ -315,7 +315,8 @@ struct Output<O> {
     dispatcher: Dispatcher<O>,
     buffer: Buffer<O>,
     links: Vec<OutLink<O>>,
-    /// Downstream demand not yet served by the buffer, handle_demand or processing.
+    /// A producer's downstream demand not yet served by the buffer or `handle_demand`
+    /// (a producer-consumer asks its dispatcher instead).
     counter: u64,
     held: Option<VecDeque<(SubRef, u64)>>,
     /// Set once the source is exhausted (or a shutdown was asked): no more emitting.
@@ -741,6 +742,11 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
                 out.counter += out.dispatcher.ask(sub, n, &mut sink);
                 absorb(&mut self.stats, &sink);
             }
+            Upstream::Resupply { n, .. } => {
+                if self.logic.kind() == StageKind::Producer {
+                    out.counter += n;
+                }
+            }
             Upstream::Cancel { sub, .. } => {
                 let link = &mut out.links[idx];
                 if link.gen != sub.gen || link.state == LinkState::Ended {
@@ -823,7 +829,14 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
             out.counter = out.counter.saturating_sub(taken);
         }
         if self.logic.kind() == StageKind::ProducerConsumer {
-            while self.out.as_ref().is_some_and(|o| o.counter > 0) {
+            // Downstream demand is positive when the dispatcher would take an event and
+            // nothing waits in the buffer for it. (No separate counter: one would count an
+            // overshoot twice, once when emitted and again when it leaves the buffer.)
+            while self
+                .out
+                .as_ref()
+                .is_some_and(|o| o.buffer.is_empty() && o.dispatcher.can_take())
+            {
                 let Some((sub, batch)) = self.queue.pop_front() else {
                     break;
                 };
@@ -992,11 +1005,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
                 }
             };
             if let (Ok(()), Some(events)) = (&result, emitted) {
-                let n = events.len() as u64;
                 self.place(events, fx, obs);
-                if let Some(out) = self.out.as_mut() {
-                    out.counter = out.counter.saturating_sub(n);
-                }
             }
             if let Err(reason) = result {
                 let rest: Vec<I> = iter.collect();

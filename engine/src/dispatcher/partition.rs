@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use super::{PartitionFn, Sink};
 use crate::observe::{DropCause, LostCause};
-use crate::protocol::{Rejection, SubRef};
+use crate::protocol::{Outgoing, Rejection, SubRef, Upstream};
 
 #[derive(Debug)]
 struct Part<T> {
@@ -123,6 +123,16 @@ impl<T> PartitionDispatcher<T> {
             }
         }
         sink.drop_events(DropCause::Hash, &dropped);
+        if !dropped.is_empty() {
+            // The source made these for open demand; they used none of it, so it is asked
+            // for as many again (through a note to itself, to keep each step bounded).
+            if let Some(sub) = self.parts.iter().find_map(|p| p.holder) {
+                sink.out.push(Outgoing::Up(Upstream::Resupply {
+                    sub,
+                    n: dropped.len() as u64,
+                }));
+            }
+        }
         for part in &mut self.parts {
             if part.staged.is_empty() {
                 continue;
@@ -242,6 +252,10 @@ mod tests {
         assert_eq!(d.dispatch(&mut src, &mut s), 4);
         assert_eq!(s.dropped, 2);
         assert_eq!(s.sent, 2);
+        // The source is asked again for the two it made in vain.
+        assert!(s
+            .out
+            .contains(&Outgoing::Up(Upstream::Resupply { sub: sub(0), n: 2 })));
     }
 
     #[test]
