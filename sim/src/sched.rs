@@ -21,7 +21,8 @@
 //!   cost): events are counted lost there, a late subscription is answered with a cancel;
 //! - a restart builds a **fresh core** (`plan::core`) whose subscriptions are moved to the
 //!   next generation with `reset_inputs_for_restart` (once per earlier incarnation), then
-//!   starts it; the figures of earlier incarnations are summed into the stage's;
+//!   starts it; the figures of earlier incarnations are summed into the stage's; a fresh
+//!   accumulating producer whose `forward_at_us` has passed is switched to forward at once;
 //! - a push source whose schedule is exhausted is shut down (`Input::Shutdown`) right
 //!   after its last arrival, so the pipeline drains and the run ends.
 
@@ -187,21 +188,44 @@ impl StageRt {
 }
 
 fn add_stats(a: &mut StageStats, b: &StageStats) {
-    a.emitted += b.emitted;
-    a.dispatched += b.dispatched;
-    a.dropped += b.dropped;
-    a.lost_out += b.lost_out;
-    a.received += b.received;
-    a.handled += b.handled;
-    a.lost_in += b.lost_in;
-    a.asks_sent += b.asks_sent;
-    a.asks_received += b.asks_received;
-    a.batches_in += b.batches_in;
-    a.batches_out += b.batches_out;
-    a.demand_calls += b.demand_calls;
-    a.buffer_peak = a.buffer_peak.max(b.buffer_peak);
-    a.queue_peak = a.queue_peak.max(b.queue_peak);
-    a.rejected += b.rejected;
+    // Destructured so that a counter added to `StageStats` cannot be forgotten here (a
+    // restarted producer's `handed_out` once was, and its accounting failed to balance).
+    let StageStats {
+        emitted,
+        dispatched,
+        handed_out,
+        dropped,
+        hash_dropped,
+        lost_out,
+        received,
+        handled,
+        lost_in,
+        asks_sent,
+        asks_received,
+        batches_in,
+        batches_out,
+        demand_calls,
+        buffer_peak,
+        queue_peak,
+        rejected,
+    } = b;
+    a.emitted += emitted;
+    a.dispatched += dispatched;
+    a.handed_out += handed_out;
+    a.dropped += dropped;
+    a.hash_dropped += hash_dropped;
+    a.lost_out += lost_out;
+    a.received += received;
+    a.handled += handled;
+    a.lost_in += lost_in;
+    a.asks_sent += asks_sent;
+    a.asks_received += asks_received;
+    a.batches_in += batches_in;
+    a.batches_out += batches_out;
+    a.demand_calls += demand_calls;
+    a.buffer_peak = a.buffer_peak.max(*buffer_peak);
+    a.queue_peak = a.queue_peak.max(*queue_peak);
+    a.rejected += rejected;
 }
 
 /// The figures of a restarted stage: the current incarnation's, with the counters of the
@@ -1012,6 +1036,20 @@ impl<'s, 'w> Sim<'s, 'w> {
         self.tap.at(self.now);
         self.tap.simple(Kind::Restart, s);
         self.stages[s].mailbox.push_front(Input::Start);
+        if self.scenario.stages[s]
+            .forward_at_ns
+            .is_some_and(|t| t <= self.now)
+        {
+            // The fresh core accumulates again, and its `forward_at_us` has passed (that
+            // switch went to the earlier incarnation): it switches now, or never would.
+            self.queue.push(
+                self.now,
+                Ev::Deliver {
+                    to: s as u32,
+                    input: Input::Forward,
+                },
+            );
+        }
         self.refresh_held(s);
         self.wake(s);
     }

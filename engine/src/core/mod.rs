@@ -223,6 +223,8 @@ pub struct StageStats {
     pub handed_out: u64,
     /// Events dropped (buffer overflow, partition hash).
     pub dropped: u64,
+    /// Of those, events the partition hash dropped.
+    pub hash_dropped: u64,
     /// Output events lost (partition queue discarded, held when the stage went away).
     pub lost_out: u64,
     /// Events received on live subscriptions.
@@ -323,6 +325,11 @@ struct Output<O> {
     finishing: Option<CancelReason>,
     limit: Option<u64>,
     forward_when_subscribed: bool,
+    /// Hash-dropped events already resupplied (or owed).
+    resupplied: u64,
+    /// Resupply owed while no subscription was live: added to the next subscription's
+    /// demand.
+    owed: u64,
 }
 
 /// Per-subscription figures of the consuming side, for probes and summaries.
@@ -434,6 +441,8 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
                 finishing: None,
                 limit: o.limit,
                 forward_when_subscribed: o.forward_when_subscribed,
+                resupplied: 0,
+                owed: 0,
             }
         });
         StageCore {
@@ -581,7 +590,10 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
                 Input::Crash(reason) => Err(reason),
             };
             match result {
-                Ok(()) => self.settle(fx, obs),
+                Ok(()) => {
+                    self.resupply(fx);
+                    self.settle(fx, obs);
+                }
                 Err(reason) => self.finish(reason, fx, obs),
             }
         }
@@ -707,7 +719,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
                 ) {
                     Ok(up) => {
                         link.state = LinkState::Live;
-                        out.counter += up;
+                        out.counter += up + std::mem::take(&mut out.owed);
                     }
                     Err(rejection) => {
                         link.state = LinkState::Ended;
@@ -1116,6 +1128,32 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         }
     }
 
+    /// Events the partition hash dropped used no demand, but the source made them for
+    /// demand that is still open: a producer asks its source for as many again, through a
+    /// note to itself ([`Upstream::Resupply`]) so that one step stays bounded; with no
+    /// live subscription to route it, the next subscription gets it.
+    fn resupply(&mut self, fx: &mut Effects<I, O>) {
+        let Some(out) = self.out.as_mut() else { return };
+        if self.logic.kind() != StageKind::Producer {
+            return;
+        }
+        let n = self.stats.hash_dropped - out.resupplied;
+        if n == 0 {
+            return;
+        }
+        out.resupplied += n;
+        match out.links.iter().find(|l| l.state == LinkState::Live) {
+            Some(l) => fx.out.push(Outgoing::Up(Upstream::Resupply {
+                sub: SubRef {
+                    link: l.cfg.link,
+                    gen: l.gen,
+                },
+                n,
+            })),
+            None => out.owed += n,
+        }
+    }
+
     /// After each input: stop if the work is done or nobody is left downstream.
     fn settle(&mut self, fx: &mut Effects<I, O>, obs: &mut dyn Observer<I, O>) {
         let reason = match (&self.status, self.out.as_ref()) {
@@ -1229,6 +1267,7 @@ fn absorb<I, O>(stats: &mut StageStats, sink: &Sink<'_, I, O>) {
     stats.dispatched += sink.sent;
     stats.handed_out += sink.handed_out;
     stats.dropped += sink.dropped;
+    stats.hash_dropped += sink.dropped;
     stats.lost_out += sink.lost;
 }
 

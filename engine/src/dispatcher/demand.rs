@@ -75,6 +75,9 @@ impl DemandDispatcher {
                 let j = rng.below(i as u64 + 1) as usize;
                 self.demands.swap(i, j);
             }
+            // The shuffle only reorders consumers of equal demand: the list stays sorted
+            // by demand, biggest first (a stable sort keeps the shuffled order of ties).
+            self.demands.sort_by_key(|&(c, _)| std::cmp::Reverse(c));
         }
         let mut taken = 0;
         while !src.is_empty() {

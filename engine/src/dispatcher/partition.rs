@@ -2,7 +2,7 @@
 //!
 //! Dispatch walks the offered events while the total demand asked upstream and not yet
 //! used (`waiting`) is positive. Each event goes to its partition; an event its hash drops
-//! uses no demand. Events beyond a partition's own demand wait in that partition's queue,
+//! uses no demand (its producer asks its source for as many again). Events beyond a partition's own demand wait in that partition's queue,
 //! which is served first on its next ask. Cancelling a partition's subscriber discards its
 //! queue (counted as lost) and asks upstream for as many events. A partition nobody holds
 //! keeps its demand or queue for the next subscriber, as in GenStage.
@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use super::{PartitionFn, Sink};
 use crate::observe::{DropCause, LostCause};
-use crate::protocol::{Outgoing, Rejection, SubRef, Upstream};
+use crate::protocol::{Rejection, SubRef};
 
 #[derive(Debug)]
 struct Part<T> {
@@ -123,16 +123,6 @@ impl<T> PartitionDispatcher<T> {
             }
         }
         sink.drop_events(DropCause::Hash, &dropped);
-        if !dropped.is_empty() {
-            // The source made these for open demand; they used none of it, so it is asked
-            // for as many again (through a note to itself, to keep each step bounded).
-            if let Some(sub) = self.parts.iter().find_map(|p| p.holder) {
-                sink.out.push(Outgoing::Up(Upstream::Resupply {
-                    sub,
-                    n: dropped.len() as u64,
-                }));
-            }
-        }
         for part in &mut self.parts {
             if part.staged.is_empty() {
                 continue;
@@ -252,10 +242,6 @@ mod tests {
         assert_eq!(d.dispatch(&mut src, &mut s), 4);
         assert_eq!(s.dropped, 2);
         assert_eq!(s.sent, 2);
-        // The source is asked again for the two it made in vain.
-        assert!(s
-            .out
-            .contains(&Outgoing::Up(Upstream::Resupply { sub: sub(0), n: 2 })));
     }
 
     #[test]
