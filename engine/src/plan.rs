@@ -3,7 +3,7 @@
 //! Both runtimes start here, so a scenario means the same thing on threads and in the
 //! simulator: the same sources, dispatchers, buffers and subscriptions. What differs —
 //! when arrivals happen, how long a service takes — is left to the runtime, which gets
-//! the [`Arrivals`] schedule and the service-time [`Dist`]s from the scenario.
+//! the [`Arrivals`] schedule and the service-time [`Dist`](crate::scenario::model::Dist)s from the scenario.
 
 use std::ops::RangeInclusive;
 
