@@ -289,6 +289,8 @@ struct InLink {
     asker: Option<Asker>,
     handled: u64,
     lost: u64,
+    /// Events from this link waiting in the input queue (producer-consumers).
+    queued: u64,
     excess_before: u64,
 }
 
@@ -416,6 +418,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
                 asker: None,
                 handled: 0,
                 lost: 0,
+                queued: 0,
                 excess_before: 0,
             })
             .collect();
@@ -534,12 +537,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
             handled: l.handled,
             lost: l.lost,
             excess: l.excess(),
-            queued: self
-                .queue
-                .iter()
-                .filter(|(sub, _)| sub.link == l.cfg.link)
-                .map(|(_, b)| b.len() as u64)
-                .sum(),
+            queued: l.queued,
             live: l.state == LinkState::Live,
         })
     }
@@ -849,10 +847,9 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
                 .as_ref()
                 .is_some_and(|o| o.buffer.is_empty() && o.dispatcher.can_take())
             {
-                let Some((sub, batch)) = self.queue.pop_front() else {
+                let Some((sub, batch)) = self.dequeue() else {
                     break;
                 };
-                self.queued -= batch.len() as u64;
                 self.process(sub, batch, fx, obs)?;
             }
             return Ok(());
@@ -936,7 +933,11 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         self.stats.batches_in += 1;
         match self.logic.kind() {
             StageKind::ProducerConsumer => {
-                self.queued += batch.len() as u64;
+                let n = batch.len() as u64;
+                self.queued += n;
+                if let Some(l) = self.ins.iter_mut().find(|l| l.cfg.link == sub.link) {
+                    l.queued += n;
+                }
                 self.stats.queue_peak = self.stats.queue_peak.max(self.queued);
                 self.queue.push_back((sub, batch));
                 self.pump(fx, obs)
@@ -1189,8 +1190,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         obs: &mut dyn Observer<I, O>,
     ) {
         self.cancel_upstream(&reason, fx);
-        while let Some((sub, batch)) = self.queue.pop_front() {
-            self.queued -= batch.len() as u64;
+        while let Some((sub, batch)) = self.dequeue() {
             self.lose_input(sub, LostCause::StageDown, &batch, obs);
         }
         if let Some(out) = self.out.as_mut() {
@@ -1213,6 +1213,17 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
             }
         }
         self.status = Status::Stopped(reason);
+    }
+
+    /// Takes the oldest batch off the input queue, keeping the counts in step.
+    fn dequeue(&mut self) -> Option<(SubRef, Vec<I>)> {
+        let (sub, batch) = self.queue.pop_front()?;
+        let n = batch.len() as u64;
+        self.queued -= n;
+        if let Some(l) = self.ins.iter_mut().find(|l| l.cfg.link == sub.link) {
+            l.queued -= n;
+        }
+        Some((sub, batch))
     }
 
     fn lose_input(

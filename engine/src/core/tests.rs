@@ -662,6 +662,13 @@ fn producer_consumer_queues_until_downstream_demand() {
     net.settle();
     assert_eq!(net.asks(up), [10]);
     assert_eq!(net.cores[pc as usize].input_queued(), 10);
+    let per_link: Vec<u64> = net.cores[pc as usize]
+        .in_links()
+        .map(|l| l.queued)
+        .collect();
+    assert_eq!(per_link, [10], "queued events are counted on their link");
+    // Mid-run, the queued events are what balances the producer's link.
+    net.assert_balanced();
     assert!(net.chunks(pc).is_empty());
     net.deliver(c, Input::Start);
     net.settle();

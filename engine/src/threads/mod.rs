@@ -913,13 +913,17 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
         busy_ns: &mut u64,
     ) {
         let t0 = Instant::now();
-        let before = self.core.stats().clone();
+        // What this input did, for the emulated service time: events handled or emitted
+        // (a producer-consumer pays once per event it passes on, as in the simulator) and
+        // batches received or `handle_demand` calls.
+        let work =
+            |s: &crate::core::StageStats| (s.handled, s.emitted, s.batches_in + s.demand_calls);
+        let (h0, e0, b0) = work(self.core.stats());
         self.core.handle(input, fx, &mut NoObserver);
         let after = self.core.stats();
-        // A producer-consumer pays once per event it passes on, as in the simulator.
-        let events = (after.handled - before.handled).max(after.emitted - before.emitted);
-        let batches =
-            (after.batches_in - before.batches_in) + (after.demand_calls - before.demand_calls);
+        let (h1, e1, b1) = work(after);
+        let events = (h1 - h0).max(e1 - e0);
+        let batches = b1 - b0;
         self.emulate(events, batches, rng);
         if let Some(n) = self.extras.crash_after_events {
             if events > 0 && after.handled.max(after.emitted) >= n {
