@@ -32,7 +32,8 @@ fn flowbench(events: u64) -> (Duration, u64) {
         acc = acc.wrapping_add(events.as_slice().iter().sum::<u64>());
         sum.store(acc, Ordering::Relaxed);
     });
-    t.subscribe(src, sink, SubscribeOpts::default());
+    t.subscribe(&src, &sink, SubscribeOpts::default())
+        .expect("subscribes");
     let start = Instant::now();
     let outcome = t.run().expect("pipeline runs");
     let took = start.elapsed();

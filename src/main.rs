@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use flowbench_engine::scenario::{self, model::Scenario, ScenarioError};
-use flowbench_engine::threads::{self, ScenarioRunOptions};
+use flowbench_engine::threads::scenario::{self as threads, ScenarioRunOptions};
 
 /// Simulate, benchmark and tune demand-driven stage pipelines (GenStage/Flow semantics).
 #[derive(Parser, Debug)]
@@ -132,10 +132,18 @@ fn run(args: &RunArgs) -> Result<bool, Failure> {
                 stop_after: args.until,
                 record: false,
             };
-            let outcome = threads::run_scenario(&scenario, &opts)
-                .map_err(|e| Failure::RunFailed(anyhow::Error::new(e)))?;
-            let summary = outcome.summary(&scenario.name);
+            let run = threads::run_scenario(&scenario, &opts).map_err(|e| match e {
+                threads::ScenarioRunError::Plan(_) => Failure::BadInput(anyhow::Error::new(e)),
+                _ => Failure::RunFailed(anyhow::Error::new(e)),
+            })?;
+            for l in &run.limitations {
+                eprintln!("note: {l}");
+            }
+            let summary = run.outcome.summary(&scenario.name);
             print_summary(&summary, args.json, || summary.table())?;
+            for e in &summary.errors {
+                eprintln!("error: {e}");
+            }
             if !summary.balanced {
                 eprintln!("error: the run did not balance; scenario {file}");
             }

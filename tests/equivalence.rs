@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use flowbench_engine::scenario;
-use flowbench_engine::threads::{run_scenario, ScenarioRunOptions};
+use flowbench_engine::threads::scenario::{run_scenario, ScenarioRunOptions};
 
 /// Events each consumer handled on the simulator, read from the trace's `handle` records.
 fn on_sim(s: &scenario::Scenario, events: u64) -> BTreeMap<String, BTreeSet<u64>> {
@@ -42,11 +42,11 @@ fn on_threads(s: &scenario::Scenario, events: u64) -> BTreeMap<String, BTreeSet<
         stop_after: None,
         record: true,
     };
-    let outcome = run_scenario(s, &opts).expect("threads run");
-    assert!(outcome.balanced());
+    let run = run_scenario(s, &opts).expect("threads run");
+    assert!(run.outcome.balanced());
     s.stages
         .iter()
-        .zip(&outcome.received)
+        .zip(&run.received)
         .filter(|(st, _)| !st.kind.produces())
         .map(|(st, got)| (st.name.clone(), got.iter().map(|&(_, e)| e).collect()))
         .collect()

@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use flowbench_engine::scenario::{parse_str, Fault, PushDef, Scenario, SourceDef};
-use flowbench_engine::threads::{run_scenario, ScenarioRunOptions};
+use flowbench_engine::threads::scenario::{run_scenario, ScenarioRunOptions};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
@@ -336,7 +336,7 @@ fn run_to_a_balanced_end(seed: &Seed, text: &str, scenario: Scenario) -> Result<
     let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
         let outcome = run_scenario(&scenario, &run_options());
-        let _ = done.send(outcome.map(|o| o.summary(&scenario.name)));
+        let _ = done.send(outcome.map(|o| o.outcome.summary(&scenario.name)));
     });
     match finished.recv_timeout(RUN_DEADLINE) {
         Ok(Ok(summary)) if summary.balanced => Ok(()),

@@ -20,9 +20,11 @@ pub mod hash;
 pub mod logic;
 pub mod observe;
 pub mod opts;
+#[cfg(feature = "scenario")]
 pub mod plan;
 pub mod protocol;
 pub mod report;
+#[cfg(feature = "scenario")]
 pub mod scenario;
 mod sync;
 #[cfg(not(flowbench_loom))]
@@ -55,6 +57,7 @@ pub use crate::opts::{AskMode, CancelMode, Demand, DemandError, Selector, Subscr
 pub use crate::protocol::{
     CancelReason, Downstream, LinkId, Outgoing, Rejection, StageId, SubRef, Upstream,
 };
+#[cfg(feature = "scenario")]
 pub use crate::scenario::{Scenario, ScenarioError};
 
 /// The README's Rust examples, compiled and run as doc tests.

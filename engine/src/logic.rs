@@ -209,3 +209,27 @@ where
         self(event)
     }
 }
+
+// Boxed stage logic is stage logic, so a `Logic`'s boxes can be handed to a runtime's typed
+// constructors as they are.
+impl<T> Producer<T> for Box<dyn Producer<T>> {
+    fn handle_demand(&mut self, n: u64, emit: &mut Emit<T>) {
+        (**self).handle_demand(n, emit)
+    }
+}
+
+impl<I, O> ProducerConsumer<I, O> for Box<dyn ProducerConsumer<I, O>> {
+    fn handle_events(&mut self, events: Chunk<'_, I>, from: SubRef, emit: &mut Emit<O>) {
+        (**self).handle_events(events, from, emit)
+    }
+}
+
+impl<T> Consumer<T> for Box<dyn Consumer<T>> {
+    fn handle_events(&mut self, events: Chunk<'_, T>, ctx: &mut Ctx) {
+        (**self).handle_events(events, ctx)
+    }
+
+    fn handle_subscribe(&mut self, ctx: &mut Ctx) {
+        (**self).handle_subscribe(ctx)
+    }
+}

@@ -5,8 +5,6 @@
 //! `emitted = delivered + dropped + lost + buffered (+ in flight, if the run was cut
 //! short)`. A run whose figures do not balance is a bug and is reported as such.
 
-use serde::Serialize;
-
 use crate::core::{InLinkStats, OutLinkStats, StageCore, StageKind, StageStats, Status};
 
 /// The figures of one stage, copied out of its core (plus what only the runtime knows).
@@ -65,6 +63,48 @@ impl StageFigures {
     }
 }
 
+impl StageFigures {
+    /// The figures of a stage whose thread died: nothing is known but its name and kind.
+    pub fn unknown(name: &str, kind: StageKind, exit: &str) -> Self {
+        StageFigures {
+            name: name.to_string(),
+            kind,
+            stats: StageStats::default(),
+            buffered: 0,
+            dispatcher_queued: 0,
+            input_queued: 0,
+            excess: 0,
+            in_links: Vec::new(),
+            out_links: Vec::new(),
+            mailbox_peak: 0,
+            busy_ns: 0,
+            exit: exit.to_string(),
+        }
+    }
+
+    /// The figures of a restarted stage: this incarnation's (`self`), with the counters
+    /// of the earlier ones (`old`) added; depths and the exit are this incarnation's.
+    pub fn after(mut self, old: &StageFigures) -> Self {
+        let mut stats = old.stats.clone();
+        stats.add(&self.stats);
+        self.stats = stats;
+        self.excess += old.excess;
+        for l in &mut self.in_links {
+            if let Some(o) = old.in_links.iter().find(|o| o.link == l.link) {
+                l.handled += o.handled;
+                l.lost += o.lost;
+                l.excess += o.excess;
+            }
+        }
+        for l in &mut self.out_links {
+            if let Some(o) = old.out_links.iter().find(|o| o.link == l.link) {
+                l.dispatched += o.dispatched;
+            }
+        }
+        self
+    }
+}
+
 /// Runtime-side figures of one link.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LinkFigures {
@@ -87,7 +127,8 @@ pub struct LinkFigures {
 ///
 /// For a non-broadcast producer the two add up to SEMANTICS.md's rule
 /// `emitted = delivered + dropped + lost + buffered`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "scenario", derive(serde::Serialize))]
 pub struct Balance {
     /// Stage name.
     pub stage: String,
@@ -108,7 +149,7 @@ pub struct Balance {
     /// Both levels balance.
     pub balanced: bool,
     /// What did not balance, if anything.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "scenario", serde(skip_serializing_if = "Vec::is_empty"))]
     pub problems: Vec<String>,
 }
 
@@ -175,7 +216,8 @@ pub fn account(stages: &[StageFigures], links: &[LinkFigures]) -> Vec<Balance> {
 }
 
 /// One row of the summary table / JSON `stages` array.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "scenario", derive(serde::Serialize))]
 pub struct StageSummary {
     /// Stage name.
     pub name: String,
@@ -210,14 +252,15 @@ pub struct StageSummary {
     /// Time spent handling messages, ns.
     pub busy_ns: u64,
     /// Fraction of the run the stage was busy (simulator).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "scenario", serde(skip_serializing_if = "Option::is_none"))]
     pub busy_fraction: Option<f64>,
     /// `running`, or why the stage stopped.
     pub exit: String,
 }
 
 /// The summary of a run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "scenario", derive(serde::Serialize))]
 pub struct RunSummary {
     /// Scenario name.
     pub scenario: String,
@@ -235,6 +278,9 @@ pub struct RunSummary {
     pub stages: Vec<StageSummary>,
     /// The accounting of every producing stage.
     pub accounting: Vec<Balance>,
+    /// Why the run failed beyond its accounting (a stage thread that died).
+    #[cfg_attr(feature = "scenario", serde(skip_serializing_if = "Vec::is_empty"))]
+    pub errors: Vec<String>,
 }
 
 impl RunSummary {
@@ -292,7 +338,18 @@ impl RunSummary {
             balanced,
             stages: rows,
             accounting,
+            errors: Vec::new(),
         }
+    }
+
+    /// Marks the run failed for each of `errors` (a stage thread that died): such a run
+    /// is never balanced, whatever its figures say.
+    pub fn fail(&mut self, errors: &[String]) {
+        if errors.is_empty() {
+            return;
+        }
+        self.balanced = false;
+        self.errors.extend(errors.iter().cloned());
     }
 
     /// The summary as a human-readable table, ending with the accounting verdict.

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use flowbench_engine::scenario;
-use flowbench_engine::threads::{run_scenario, ProducerOptions, ScenarioRunOptions, Topology};
+use flowbench_engine::threads::scenario::{run_scenario, ScenarioRunOptions};
+use flowbench_engine::threads::{ProducerOptions, Topology};
 use flowbench_engine::{CancelMode, Chunk, Ctx, Demand, Emit, SubscribeOpts};
 
 fn corpus() -> Vec<PathBuf> {
@@ -33,7 +34,8 @@ fn every_scenario_runs_on_threads_balanced_without_duplicates_in_link_order() {
                 stop_after: None,
                 record: true,
             };
-            let outcome = run_scenario(&s, &opts).expect("runs");
+            let run = run_scenario(&s, &opts).expect("runs");
+            let outcome = &run.outcome;
             let summary = outcome.summary(&s.name);
             let name = path.display();
             assert!(
@@ -42,7 +44,7 @@ fn every_scenario_runs_on_threads_balanced_without_duplicates_in_link_order() {
                 summary.table()
             );
             assert!(summary.events_delivered > 0, "{name} delivered nothing");
-            for (stage, got) in outcome.received.iter().enumerate() {
+            for (stage, got) in run.received.iter().enumerate() {
                 let handled = outcome.stages[stage].stats.handled;
                 if outcome.stages[stage].kind.produces() {
                     continue;
@@ -122,10 +124,11 @@ fn threads_deliver_each_event_once_in_order_under_random_busy_work() {
             );
             let max = 1 + (round + i as u64) % 50;
             t.subscribe(
-                src,
-                c,
+                &src,
+                &c,
                 SubscribeOpts::default().demand(Demand::new(max, None).expect("valid")),
-            );
+            )
+            .expect("subscribes");
         }
         let outcome = t.run().expect("runs");
         assert!(outcome.balanced());
@@ -159,7 +162,8 @@ fn panic_in_each_stage_kind_ends_the_run_balanced() {
         },
     );
     let c = t.consumer("c", |_: Chunk<'_, u64>, _: &mut Ctx| {});
-    t.subscribe(p, c, SubscribeOpts::default());
+    t.subscribe(&p, &c, SubscribeOpts::default())
+        .expect("subscribes");
     let o = t.run().expect("runs");
     assert!(o.balanced());
     assert!(
@@ -182,8 +186,10 @@ fn panic_in_each_stage_kind_ends_the_run_balanced() {
         },
     );
     let c = t.consumer("c", |_: Chunk<'_, u64>, _: &mut Ctx| {});
-    t.subscribe(p, pc, SubscribeOpts::default());
-    t.subscribe(pc, c, SubscribeOpts::default());
+    t.subscribe(&p, &pc, SubscribeOpts::default())
+        .expect("subscribes");
+    t.subscribe(&pc, &c, SubscribeOpts::default())
+        .expect("subscribes");
     let o = t.run().expect("runs");
     assert!(o.balanced());
     assert!(
@@ -209,11 +215,13 @@ fn panic_in_each_stage_kind_ends_the_run_balanced() {
         *g.lock().expect("lock") += events.len() as u64;
     });
     t.subscribe(
-        p,
-        bad,
+        &p,
+        &bad,
         SubscribeOpts::default().cancel(CancelMode::Temporary),
-    );
-    t.subscribe(p, good, SubscribeOpts::default());
+    )
+    .expect("subscribes");
+    t.subscribe(&p, &good, SubscribeOpts::default())
+        .expect("subscribes");
     let o = t.run().expect("runs");
     assert!(o.balanced(), "{}", o.summary("panic").table());
     assert!(o.stages[1].exit.contains("unlucky"));
@@ -224,10 +232,11 @@ fn panic_in_each_stage_kind_ends_the_run_balanced() {
     let p = t.producer("p", ProducerOptions::default(), range(1_000));
     let pool = t.consumer_pool("pool", |e: u64| assert!(e != 500, "job fails"));
     t.subscribe(
-        p,
-        pool,
+        &p,
+        &pool,
         SubscribeOpts::default().demand(Demand::new(8, Some(2)).expect("ok")),
-    );
+    )
+    .expect("subscribes");
     let o = t.run().expect("runs");
     assert!(o.balanced());
     assert!(
@@ -242,7 +251,8 @@ fn probes_are_readable_while_running_and_final_after_join() {
     let mut t = Topology::new();
     let p = t.producer("p", ProducerOptions::default(), range(200_000));
     let c = t.consumer("c", |_: Chunk<'_, u64>, _: &mut Ctx| {});
-    t.subscribe(p, c, SubscribeOpts::default());
+    t.subscribe(&p, &c, SubscribeOpts::default())
+        .expect("subscribes");
     let running = t.spawn().expect("spawns");
     let probes: Vec<_> = running.probes().to_vec();
     let first = probes[1].read();
@@ -272,7 +282,8 @@ fn shutdown_stops_an_unbounded_pipeline_in_order() {
     let c = t.consumer("c", move |events: Chunk<'_, u64>, _: &mut Ctx| {
         *g.lock().expect("lock") += events.len() as u64;
     });
-    t.subscribe(p, c, SubscribeOpts::default());
+    t.subscribe(&p, &c, SubscribeOpts::default())
+        .expect("subscribes");
     let running = t.spawn().expect("spawns");
     // Wait (by synchronising on the probe, not by sleeping) until events flow.
     while running.probes()[1].read().handled < 10_000 {
@@ -310,7 +321,7 @@ consumer = "c"
         stop_after: None,
         record: false,
     };
-    let o = run_scenario(&s, &by_events).expect("runs");
+    let o = run_scenario(&s, &by_events).expect("runs").outcome;
     assert!(o.balanced());
     assert_eq!(o.stages[0].stats.emitted, 5_000);
     let by_time = ScenarioRunOptions {
@@ -318,7 +329,7 @@ consumer = "c"
         stop_after: Some(std::time::Duration::from_millis(50)),
         ..by_events
     };
-    let o = run_scenario(&s, &by_time).expect("runs");
+    let o = run_scenario(&s, &by_time).expect("runs").outcome;
     assert!(o.balanced(), "{}", o.summary("endless").table());
     assert_eq!(o.stages[0].exit, "shutdown");
 }

@@ -59,7 +59,15 @@ impl SimError {
         }
     }
 
-    pub(crate) fn unbounded(seed: u64, stage: &str, source: &'static str) -> Self {
+    pub(crate) fn plan(seed: u64, e: flowbench_engine::plan::PlanError) -> Self {
+        use flowbench_engine::plan::PlanError;
+        match e {
+            PlanError::Unbounded { stage, source } => Self::unbounded(seed, &stage, source),
+            other => Self::invalid(seed, other.to_string()),
+        }
+    }
+
+    fn unbounded(seed: u64, stage: &str, source: &'static str) -> Self {
         SimError {
             seed,
             kind: ErrorKind::Unbounded {
@@ -69,7 +77,7 @@ impl SimError {
         }
     }
 
-    pub(crate) fn invalid(seed: u64, what: String) -> Self {
+    fn invalid(seed: u64, what: String) -> Self {
         SimError {
             seed,
             kind: ErrorKind::Invalid(what),

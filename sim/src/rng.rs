@@ -6,7 +6,7 @@
 //! changes another stage's draws. This module must never read a clock, the process
 //! environment or an unseeded generator.
 
-use flowbench_engine::plan::derive_seed;
+use flowbench_engine::plan::{derive_seed, Variates};
 use flowbench_engine::scenario::Dist;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -47,30 +47,17 @@ impl Stream {
         ((self.0.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    /// One draw of `d`. A fixed time draws nothing; a log-normal draws two variates,
-    /// every other distribution one.
+    /// One draw of `d` (the plan's rule, [`flowbench_engine::plan::sample`]).
     #[inline]
     pub(crate) fn sample(&mut self, d: &Dist) -> u64 {
-        match d {
-            Dist::Fixed { ns } => *ns,
-            Dist::LogNormal { .. } => {
-                let u1 = self.uniform();
-                let u2 = self.uniform();
-                d.sample_with(u1, u2)
-            }
-            _ => {
-                let u1 = self.uniform();
-                d.sample_with(u1, 1.0)
-            }
-        }
+        flowbench_engine::plan::sample(d, self)
     }
+}
 
-    /// The sum of `n` independent draws of `d` (a fixed time is multiplied, not drawn).
-    pub(crate) fn sample_sum(&mut self, d: &Dist, n: u64) -> u64 {
-        match d {
-            Dist::Fixed { ns } => ns.saturating_mul(n),
-            _ => (0..n).fold(0u64, |acc, _| acc.saturating_add(self.sample(d))),
-        }
+impl Variates for Stream {
+    #[inline]
+    fn uniform(&mut self) -> f64 {
+        Stream::uniform(self)
     }
 }
 
@@ -101,7 +88,10 @@ mod tests {
     fn fixed_times_draw_nothing() {
         let mut s = Stream::named(1, "x");
         let mut t = s.clone();
-        assert_eq!(s.sample_sum(&Dist::Fixed { ns: 7 }, 3), 21);
+        assert_eq!(
+            flowbench_engine::plan::sample_sum(&Dist::Fixed { ns: 7 }, 3, &mut s),
+            21
+        );
         assert_eq!(s.uniform(), t.uniform());
     }
 }

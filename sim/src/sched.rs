@@ -29,11 +29,13 @@
 use std::collections::VecDeque;
 use std::ops::RangeInclusive;
 
-use flowbench_engine::plan::{self, Arrivals, PlanOptions};
+use flowbench_engine::plan::{
+    self, Crashes, Next, PlanOptions, PushSchedule, RunPlan, Runtime, ServiceModel,
+};
 use flowbench_engine::report::{LinkFigures, StageFigures};
-use flowbench_engine::scenario::{CrashTrigger, Dist, Fault, PushDef, Scenario, SourceDef};
+use flowbench_engine::scenario::{Dist, Scenario};
 use flowbench_engine::{
-    CancelReason, Downstream, Effects, Input, Outgoing, StageCore, StageKind, StageStats, SubRef,
+    Downstream, Effects, Input, Outgoing, StageCore, StageKind, StageStats, SubRef,
 };
 
 use crate::error::{DeadlockReport, LinkState, SimError, StageState};
@@ -71,17 +73,10 @@ enum Task {
     Job { stage: u32, sub: SubRef, event: u64 },
 }
 
-struct CrashFault {
-    trigger: CrashTrigger,
-    restart_after_ns: Option<u64>,
-    fired: bool,
-}
-
 struct ArrivalRt {
-    sched: Arrivals,
+    sched: PushSchedule,
     rng: Stream,
     next: Option<(u64, RangeInclusive<u64>)>,
-    arrived: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -112,11 +107,9 @@ struct StageRt {
     job_ns: u64,
     slots: u64,
     in_ready: bool,
-    per_event: Option<Dist>,
-    per_batch: Option<Dist>,
-    slow: Vec<(u64, f64)>,
+    service: ServiceModel,
     rng: Stream,
-    crashes: Vec<CrashFault>,
+    crashes: Crashes,
     pending_crash: Option<usize>,
     restart_pending: bool,
     incarnation: u32,
@@ -129,41 +122,46 @@ struct StageRt {
 }
 
 impl StageRt {
+    fn new(sp: plan::StagePlan, core: StageCore<u64, u64>, seed: u64) -> Self {
+        let arrivals = sp.push.map(|sched| ArrivalRt {
+            sched,
+            rng: Stream::named(seed, &arrival_stream(&sp.name)),
+            next: None,
+        });
+        StageRt {
+            kind: sp.kind,
+            core,
+            mailbox: VecDeque::new(),
+            busy_until: None,
+            busy_ns: 0,
+            job_ns: 0,
+            slots: sp.pool_width,
+            in_ready: false,
+            service: sp.service,
+            rng: Stream::named(seed, &stage_stream(&sp.name)),
+            crashes: sp.crashes,
+            pending_crash: None,
+            restart_pending: false,
+            incarnation: 0,
+            retired: None,
+            arrivals,
+            id_base: sp.id_base,
+            held: 0,
+            mailbox_peak: 0,
+            name: sp.name,
+        }
+    }
+
     #[inline]
     fn runnable(&self) -> bool {
         self.busy_until.is_none() && !self.mailbox.is_empty() && !self.core.is_stopped()
     }
 
-    fn slowed(&self, ns: u64, at: u64) -> u64 {
-        let mut v = ns;
-        for &(t, f) in &self.slow {
-            if at >= t {
-                v = (v as f64 * f).round() as u64;
-            }
-        }
-        v
-    }
-
     /// The service time of a step that handled or emitted `events` events and received
-    /// `batches` batches or `handle_demand` calls, starting at `at`.
+    /// `batches` batches or `handle_demand` calls, starting at `at` (the plan's rule).
     #[inline]
     fn service_ns(&mut self, events: u64, batches: u64, at: u64) -> u64 {
-        let mut ns = 0u64;
-        if batches > 0 {
-            if let Some(d) = self.per_batch {
-                ns = ns.saturating_add(self.rng.sample_sum(&d, batches));
-            }
-        }
-        if events > 0 && self.kind != StageKind::ConsumerPool {
-            if let Some(d) = self.per_event {
-                ns = ns.saturating_add(self.rng.sample_sum(&d, events));
-            }
-        }
-        if ns == 0 || self.slow.is_empty() {
-            ns
-        } else {
-            self.slowed(ns, at)
-        }
+        self.service.step_ns(events, batches, at, &mut self.rng)
     }
 
     /// Events handled or emitted over every incarnation (for `crash_after_events`).
@@ -179,75 +177,12 @@ impl StageRt {
     fn figures(&self) -> StageFigures {
         let mut f = StageFigures::capture(&self.name, &self.core);
         if let Some(old) = &self.retired {
-            f = merge_figures(old, f);
+            f = f.after(old);
         }
         f.mailbox_peak = self.mailbox_peak;
         f.busy_ns = self.busy_ns;
         f
     }
-}
-
-fn add_stats(a: &mut StageStats, b: &StageStats) {
-    // Destructured so that a counter added to `StageStats` cannot be forgotten here (a
-    // restarted producer's `handed_out` once was, and its accounting failed to balance).
-    let StageStats {
-        emitted,
-        dispatched,
-        handed_out,
-        dropped,
-        hash_dropped,
-        lost_out,
-        received,
-        handled,
-        lost_in,
-        asks_sent,
-        asks_received,
-        batches_in,
-        batches_out,
-        demand_calls,
-        buffer_peak,
-        queue_peak,
-        rejected,
-    } = b;
-    a.emitted += emitted;
-    a.dispatched += dispatched;
-    a.handed_out += handed_out;
-    a.dropped += dropped;
-    a.hash_dropped += hash_dropped;
-    a.lost_out += lost_out;
-    a.received += received;
-    a.handled += handled;
-    a.lost_in += lost_in;
-    a.asks_sent += asks_sent;
-    a.asks_received += asks_received;
-    a.batches_in += batches_in;
-    a.batches_out += batches_out;
-    a.demand_calls += demand_calls;
-    a.buffer_peak = a.buffer_peak.max(*buffer_peak);
-    a.queue_peak = a.queue_peak.max(*queue_peak);
-    a.rejected += rejected;
-}
-
-/// The figures of a restarted stage: the current incarnation's, with the counters of the
-/// earlier ones (`old`) added.
-fn merge_figures(old: &StageFigures, mut new: StageFigures) -> StageFigures {
-    let mut stats = old.stats.clone();
-    add_stats(&mut stats, &new.stats);
-    new.stats = stats;
-    new.excess += old.excess;
-    for l in &mut new.in_links {
-        if let Some(o) = old.in_links.iter().find(|o| o.link == l.link) {
-            l.handled += o.handled;
-            l.lost += o.lost;
-            l.excess += o.excess;
-        }
-    }
-    for l in &mut new.out_links {
-        if let Some(o) = old.out_links.iter().find(|o| o.link == l.link) {
-            l.dispatched += o.dispatched;
-        }
-    }
-    new
 }
 
 struct LinkRt {
@@ -353,118 +288,20 @@ impl<'s, 'w> Sim<'s, 'w> {
         trace: Option<&'w mut dyn std::io::Write>,
     ) -> Result<Self, SimError> {
         let seed = setup.seed;
-        if scenario.cores == Some(0) {
-            return Err(SimError::invalid(
-                seed,
-                "cores must be at least 1, got 0".to_string(),
-            ));
-        }
-        if setup.events.is_none() && setup.until_ns.is_none() {
-            for st in &scenario.stages {
-                let unbounded = match &st.source {
-                    Some(SourceDef::Counter { .. }) => Some("counter"),
-                    Some(SourceDef::Push(PushDef::Poisson { total: None, .. })) => {
-                        Some("poisson without total")
-                    }
-                    Some(SourceDef::Push(PushDef::Bursts { count: None, .. })) => {
-                        Some("bursts without count")
-                    }
-                    _ => None,
-                };
-                if let Some(what) = unbounded {
-                    return Err(SimError::unbounded(seed, &st.name, what));
-                }
-            }
-        }
         let popts = PlanOptions {
             events: setup.events,
             seed,
+            until_ns: setup.until_ns,
         };
-        let cores = plan::cores(scenario, &popts);
-        let mut stages = Vec::with_capacity(cores.len());
-        for ((i, st), core) in scenario.stages.iter().enumerate().zip(cores) {
-            let mut crashes = Vec::new();
-            let mut slow = Vec::new();
-            for f in &st.faults {
-                match *f {
-                    Fault::Crash {
-                        trigger,
-                        restart_after_ns,
-                    } => crashes.push(CrashFault {
-                        trigger,
-                        restart_after_ns,
-                        fired: false,
-                    }),
-                    Fault::Slow { at_ns, factor } => slow.push((at_ns, factor)),
-                }
-            }
-            let (id_base, arrivals) = match &st.source {
-                Some(SourceDef::Range { first, .. }) => (Some(*first), None),
-                Some(SourceDef::Counter { start }) => (Some(*start), None),
-                Some(SourceDef::Push(def)) => (
-                    None,
-                    Some(ArrivalRt {
-                        sched: Arrivals::new(def.clone()),
-                        rng: Stream::named(seed, &arrival_stream(&st.name)),
-                        next: None,
-                        arrived: 0,
-                    }),
-                ),
-                None => (None, None),
-            };
-            let slots = scenario
-                .inputs_of(i)
-                .map(|(_, l)| l.demand.max())
-                .max()
-                .unwrap_or(1);
-            stages.push(StageRt {
-                name: st.name.clone(),
-                kind: st.kind,
-                core,
-                mailbox: VecDeque::new(),
-                busy_until: None,
-                busy_ns: 0,
-                job_ns: 0,
-                slots: if st.kind == StageKind::ConsumerPool {
-                    slots
-                } else {
-                    1
-                },
-                in_ready: false,
-                per_event: st.per_event,
-                per_batch: st.per_batch,
-                slow,
-                rng: Stream::named(seed, &stage_stream(&st.name)),
-                crashes,
-                pending_crash: None,
-                restart_pending: false,
-                incarnation: 0,
-                retired: None,
-                arrivals,
-                id_base,
-                held: 0,
-                mailbox_peak: 0,
-            });
-        }
-        let mut links = Vec::with_capacity(scenario.links.len());
-        for (i, l) in scenario.links.iter().enumerate() {
-            let repeat = scenario.links[..i]
-                .iter()
-                .filter(|o| o.producer == l.producer && o.consumer == l.consumer)
-                .count();
-            let name = link_stream(
-                &scenario.stages[l.producer].name,
-                &scenario.stages[l.consumer].name,
-                repeat,
-            );
-            links.push(LinkRt {
-                producer: l.producer as u32,
-                consumer: l.consumer as u32,
-                latency: l.latency.map(|d| (d, Stream::named(seed, &name))),
-                last_up: 0,
-                last_down: 0,
-            });
-        }
+        let plan =
+            RunPlan::new(scenario, &popts, Runtime::Sim).map_err(|e| SimError::plan(seed, e))?;
+        let stages: Vec<StageRt> = plan
+            .stages
+            .into_iter()
+            .zip(plan::cores(scenario, &popts))
+            .map(|(sp, core)| StageRt::new(sp, core, seed))
+            .collect();
+        let links = Self::links(scenario, seed);
         let names: Vec<String> = scenario.stages.iter().map(|s| s.name.clone()).collect();
         let ends = links.iter().map(|l| (l.producer, l.consumer)).collect();
         let tap = Tap::new(&names, ends, link_sources(scenario), trace);
@@ -511,6 +348,30 @@ impl<'s, 'w> Sim<'s, 'w> {
             mem_peak: 0,
             messages: 0,
         })
+    }
+
+    /// The links of `scenario`, each with its latency stream.
+    fn links(scenario: &Scenario, seed: u64) -> Vec<LinkRt> {
+        let mut links = Vec::with_capacity(scenario.links.len());
+        for (i, l) in scenario.links.iter().enumerate() {
+            let repeat = scenario.links[..i]
+                .iter()
+                .filter(|o| o.producer == l.producer && o.consumer == l.consumer)
+                .count();
+            let name = link_stream(
+                &scenario.stages[l.producer].name,
+                &scenario.stages[l.consumer].name,
+                repeat,
+            );
+            links.push(LinkRt {
+                producer: l.producer as u32,
+                consumer: l.consumer as u32,
+                latency: l.latency.map(|d| (d, Stream::named(seed, &name))),
+                last_up: 0,
+                last_down: 0,
+            });
+        }
+        links
     }
 
     /// Runs to the end; `wall` measures the elapsed wall time for the summary only.
@@ -566,22 +427,21 @@ impl<'s, 'w> Sim<'s, 'w> {
                     },
                 );
             }
-            for (i, c) in self.stages[s].crashes.iter().enumerate() {
-                if let CrashTrigger::AtNs(t) = c.trigger {
-                    self.queue.push(
-                        t,
-                        Ev::CrashAt {
-                            stage: s as u32,
-                            fault: i as u32,
-                        },
-                    );
-                }
+            for (i, t) in self.stages[s].crashes.timers() {
+                self.queue.push(
+                    t,
+                    Ev::CrashAt {
+                        stage: s as u32,
+                        fault: i as u32,
+                    },
+                );
             }
             if let Some(a) = self.stages[s].arrivals.as_mut() {
-                let ArrivalRt {
-                    sched, rng, next, ..
-                } = a;
-                *next = sched.next(&mut || rng.uniform());
+                let ArrivalRt { sched, rng, next } = a;
+                *next = match sched.next(&mut || rng.uniform()) {
+                    Next::At(t, ids) => Some((t, ids)),
+                    Next::End | Next::Limit => None,
+                };
                 match next {
                     Some((t, _)) => self.queue.push(*t, Ev::Arrival { stage: s as u32 }),
                     None => {
@@ -859,13 +719,7 @@ impl<'s, 'w> Sim<'s, 'w> {
 
     fn start_job(&mut self, stage: u32, sub: SubRef, event: u64, t: u64) {
         let st = &mut self.stages[stage as usize];
-        let d = match st.per_event {
-            Some(dist) => {
-                let ns = st.rng.sample(&dist);
-                st.slowed(ns, t)
-            }
-            None => 0,
-        };
+        let d = st.service.job_ns(t, &mut st.rng);
         st.job_ns += d;
         if self.limit.is_some() {
             self.busy_cores += 1;
@@ -890,7 +744,6 @@ impl<'s, 'w> Sim<'s, 'w> {
 
     fn arrival(&mut self, s: usize) {
         let now = self.now;
-        let limit = self.popts.events;
         let st = &mut self.stages[s];
         let gone = st.core.is_stopped() && !st.restart_pending;
         let Some(a) = st.arrivals.as_mut() else {
@@ -900,19 +753,16 @@ impl<'s, 'w> Sim<'s, 'w> {
             return;
         };
         let ids: Vec<u64> = ids.collect();
-        a.arrived += ids.len() as u64;
-        let more = !gone && limit.is_none_or(|l| a.arrived < l);
         let mut exhausted = false;
-        if more {
-            let ArrivalRt {
-                sched, rng, next, ..
-            } = a;
-            *next = sched.next(&mut || rng.uniform());
-            match next {
-                Some((t, _)) => self
-                    .queue
-                    .push((*t).max(now), Ev::Arrival { stage: s as u32 }),
-                None => exhausted = true,
+        if !gone {
+            let ArrivalRt { sched, rng, next } = a;
+            match sched.next(&mut || rng.uniform()) {
+                Next::At(t, ids) => {
+                    *next = Some((t, ids));
+                    self.queue.push(t.max(now), Ev::Arrival { stage: s as u32 });
+                }
+                Next::End => exhausted = true,
+                Next::Limit => {}
             }
         }
         if let (Some(&first), Some(&last)) = (ids.first(), ids.last()) {
@@ -928,29 +778,13 @@ impl<'s, 'w> Sim<'s, 'w> {
 
     fn crash_at(&mut self, s: usize, fault: usize) {
         let st = &mut self.stages[s];
-        let Some(c) = st.crashes.get_mut(fault) else {
-            return;
-        };
-        if c.fired {
-            return;
-        }
-        c.fired = true;
-        if st.core.is_stopped() {
+        if !st.crashes.fire_at(fault) || st.core.is_stopped() {
             return;
         }
         if st.busy_until.is_some() {
             st.pending_crash = Some(fault);
         } else {
             self.apply_crash(s, fault);
-        }
-    }
-
-    fn crash_reason(trigger: CrashTrigger) -> CancelReason {
-        match trigger {
-            CrashTrigger::AfterEvents(n) => {
-                CancelReason::error(format!("injected crash after {n} events"))
-            }
-            CrashTrigger::AtNs(t) => CancelReason::error(format!("injected crash at {t} ns")),
         }
     }
 
@@ -964,7 +798,7 @@ impl<'s, 'w> Sim<'s, 'w> {
         let Some(c) = st.crashes.get(fault) else {
             return;
         };
-        let reason = Self::crash_reason(c.trigger);
+        let reason = c.reason();
         let restart = c.restart_after_ns;
         self.tap.enter(s, false, now);
         self.tap.crash(s, &reason);
@@ -988,14 +822,15 @@ impl<'s, 'w> Sim<'s, 'w> {
             return;
         }
         let progress = st.progress();
-        let Some(i) = st.crashes.iter().position(|c| {
-            !c.fired && matches!(c.trigger, CrashTrigger::AfterEvents(n) if progress >= n)
-        }) else {
+        let Some(c) = st
+            .crashes
+            .due_after_events(progress)
+            .and_then(|i| st.crashes.get(i))
+        else {
             return;
         };
-        st.crashes[i].fired = true;
-        let reason = Self::crash_reason(st.crashes[i].trigger);
-        let restart = st.crashes[i].restart_after_ns;
+        let reason = c.reason();
+        let restart = c.restart_after_ns;
         self.tap.crash(s, &reason);
         st.core
             .handle(Input::Crash(reason), &mut self.fx, &mut self.tap);
@@ -1026,7 +861,7 @@ impl<'s, 'w> Sim<'s, 'w> {
         let old = std::mem::replace(&mut st.core, core);
         let fig = StageFigures::capture(&st.name, &old);
         st.retired = Some(match st.retired.take() {
-            Some(r) => merge_figures(&r, fig),
+            Some(r) => fig.after(&r),
             None => fig,
         });
         if st.id_base.is_some() {

@@ -251,6 +251,51 @@ pub struct StageStats {
     pub rejected: u64,
 }
 
+impl StageStats {
+    /// Adds `other`'s counters to these (peaks take the larger), as when the figures of a
+    /// restarted stage's incarnations are summed.
+    pub fn add(&mut self, other: &StageStats) {
+        // Destructured so that a counter added to `StageStats` cannot be forgotten here (a
+        // restarted producer's `handed_out` once was, and its accounting failed to balance).
+        let StageStats {
+            emitted,
+            dispatched,
+            handed_out,
+            dropped,
+            hash_dropped,
+            lost_out,
+            received,
+            handled,
+            lost_in,
+            asks_sent,
+            asks_received,
+            batches_in,
+            batches_out,
+            demand_calls,
+            buffer_peak,
+            queue_peak,
+            rejected,
+        } = other;
+        self.emitted += emitted;
+        self.dispatched += dispatched;
+        self.handed_out += handed_out;
+        self.dropped += dropped;
+        self.hash_dropped += hash_dropped;
+        self.lost_out += lost_out;
+        self.received += received;
+        self.handled += handled;
+        self.lost_in += lost_in;
+        self.asks_sent += asks_sent;
+        self.asks_received += asks_received;
+        self.batches_in += batches_in;
+        self.batches_out += batches_out;
+        self.demand_calls += demand_calls;
+        self.buffer_peak = self.buffer_peak.max(*buffer_peak);
+        self.queue_peak = self.queue_peak.max(*queue_peak);
+        self.rejected += rejected;
+    }
+}
+
 #[derive(Debug)]
 enum Asker {
     Auto(AutoAsk),

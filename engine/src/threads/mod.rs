@@ -6,6 +6,20 @@
 //! stage's [`StageCore`]: it takes messages from its mailbox, lets the core handle them,
 //! and carries the core's messages to the other stages' mailboxes.
 //!
+//! The typed API knows nothing of scenario files. Besides the four stage kinds it offers
+//! what a driver of timed behaviour needs: [push producers](Topology::push_producer) fed by
+//! a schedule of timed arrivals, [timers](Topology::timer) that switch a producer to
+//! forward, crash a stage or shut it down at a wall-clock time, and a [`StageHook`] called
+//! after every step (to emulate a service time, or to crash the stage). Running a scenario
+//! file on threads ([`scenario`], with the `scenario` feature) is an adapter that builds a
+//! topology from the [plan](crate::plan) with these.
+//!
+//! A [`Stage`] handle belongs to the topology that made it: passing it to another
+//! topology is an error ([`RunError::ForeignStage`]), never a panic. A stage thread that
+//! panics (a bug of the runtime; panics in user code are caught by the core and stop the
+//! stage with an error) is reported in [`RunOutcome::failures`], and such a run never
+//! counts as balanced.
+//!
 //! A three-stage pipeline:
 //!
 //! ```
@@ -28,8 +42,8 @@
 //! let sink = t.consumer("sum", move |events: Chunk<'_, u64>, _ctx: &mut Ctx| {
 //!     sum.fetch_add(events.sum::<u64>(), Ordering::Relaxed);
 //! });
-//! t.subscribe(numbers, squares, SubscribeOpts::default());
-//! t.subscribe(squares, sink, SubscribeOpts::default());
+//! t.subscribe(&numbers, &squares, SubscribeOpts::default()).unwrap();
+//! t.subscribe(&squares, &sink, SubscribeOpts::default()).unwrap();
 //! let outcome = t.run().unwrap();
 //! assert!(outcome.balanced());
 //! assert_eq!(total.load(Ordering::Relaxed), (1..=1000u64).map(|e| e * e).sum());
@@ -60,7 +74,7 @@
 //!     let c = t.consumer(&format!("part-{p}"), move |events: Chunk<'_, u64>, _: &mut Ctx| {
 //!         got.lock().unwrap().extend(events);
 //!     });
-//!     t.subscribe(src, c, SubscribeOpts::default().partition(p as u32));
+//!     t.subscribe(&src, &c, SubscribeOpts::default().partition(p as u32)).unwrap();
 //! }
 //! t.run().unwrap();
 //! assert_eq!(*seen[0].lock().unwrap(), (0..100).step_by(2).collect::<Vec<u64>>());
@@ -69,51 +83,49 @@
 
 mod mailbox;
 mod probe;
-mod scenario;
+mod runner;
+#[cfg(feature = "scenario")]
+pub mod scenario;
 
-use std::any::Any;
-use std::collections::VecDeque;
 use std::fmt;
-use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use self::mailbox::Mailbox;
 pub use self::probe::{ProbeReading, StageProbe};
-pub use self::scenario::{run_scenario, ScenarioRunOptions};
 
+use self::runner::{DownPort, Envelope, PoolSpec, PushFn, Runner, UpPort};
 use crate::buffer::{Keep, DEFAULT_PRODUCER_BUFFER};
 use crate::core::{
-    CoreConfig, DemandMode, Effects, InLinkConfig, Input, Logic, OutLinkConfig, OutputConfig,
-    StageCore, StageKind,
+    DemandMode, InLinkConfig, Logic, OutLinkConfig, OutputConfig, StageCore, StageKind,
 };
 use crate::dispatcher::DispatcherSpec;
-use crate::hash::SplitMix64;
-use crate::logic::{Consumer, Job, Producer, ProducerConsumer};
-use crate::observe::NoObserver;
+use crate::logic::{Consumer, Emit, Job, Producer, ProducerConsumer};
 use crate::opts::SubscribeOpts;
-use crate::plan::Arrivals;
-use crate::protocol::{CancelReason, Downstream, LinkId, Outgoing, StageId, SubRef, Upstream};
+use crate::protocol::{CancelReason, LinkId, StageId};
 use crate::report::{LinkFigures, RunSummary, StageFigures};
-use crate::scenario::model::Dist;
-use std::sync::Arc;
-
 use crate::sync::{lock, thread, AtomicU64, Mutex, Ordering};
 
 /// A typed handle to a stage of a [`Topology`]: `I` is what it consumes, `O` what it
-/// produces (`()` where it does not).
+/// produces (`()` where it does not). It belongs to the topology that made it.
 pub struct Stage<I, O> {
+    topo: u64,
     id: StageId,
-    _types: PhantomData<fn(I) -> O>,
+    mailbox: Arc<Mailbox<Envelope<I>>>,
+    outs: Arc<Mutex<Vec<DownPort<O>>>>,
 }
 
 impl<I, O> Clone for Stage<I, O> {
     fn clone(&self) -> Self {
-        *self
+        Stage {
+            topo: self.topo,
+            id: self.id,
+            mailbox: Arc::clone(&self.mailbox),
+            outs: Arc::clone(&self.outs),
+        }
     }
 }
-
-impl<I, O> Copy for Stage<I, O> {}
 
 impl<I, O> fmt::Debug for Stage<I, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -183,6 +195,14 @@ impl<O> ProducerOptions<O> {
         self
     }
 
+    /// Holds demand until a [`Control::Forward`] timer (or forever): GenStage's
+    /// `demand: :accumulate`.
+    pub fn accumulate(mut self) -> Self {
+        self.demand_mode = DemandMode::Accumulate;
+        self.forward_when_subscribed = false;
+        self
+    }
+
     /// Stops the producer after `n` events.
     pub fn limit(mut self, n: u64) -> Self {
         self.limit = Some(n);
@@ -202,79 +222,84 @@ impl<O> ProducerOptions<O> {
     }
 }
 
-/// Work the threads runtime does on a stage's behalf: emulated service times, push
-/// arrivals, timed switches and injected faults (from a scenario).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Extras {
-    pub per_event: Option<Dist>,
-    pub per_batch: Option<Dist>,
-    pub arrivals: Option<Arrivals>,
-    pub forward_at: Option<Duration>,
-    pub crash_after_events: Option<u64>,
-    pub crash_at: Option<Duration>,
-    pub slow: Option<(Duration, f64)>,
-    pub seed: u64,
-}
-
-enum Envelope<I> {
-    Up(Upstream),
-    Down(Downstream<I>),
-    JobDone(SubRef),
-    Shutdown,
+/// Something a [timer](Topology::timer) does to a stage at its time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Control {
+    /// Switch an accumulating producer to forward (GenStage's `demand(stage, :forward)`).
+    Forward,
+    /// Crash the stage with this reason, as if its code had failed.
     Crash(CancelReason),
+    /// Stop a producer in order: it stops creating events, hands out what it holds and
+    /// cancels its subscriptions with reason `shutdown`.
+    Shutdown,
 }
 
-/// Sends upstream messages to a producer whatever its input type.
-trait UpPort: Send + Sync {
-    fn send_up(&self, m: Upstream) -> bool;
-    fn send_shutdown(&self) -> bool;
+/// What one step of a stage did, for a [`StageHook`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StepInfo {
+    /// Events the step handled or emitted, whichever is larger.
+    pub events: u64,
+    /// Batches it received plus `handle_demand` calls it made.
+    pub batches: u64,
+    /// Events handled or emitted, whichever is larger, since the stage started.
+    pub progress: u64,
+    /// When the step began, from the start of the run.
+    pub at: Duration,
 }
 
-impl<I: Send> UpPort for Mailbox<Envelope<I>> {
-    fn send_up(&self, m: Upstream) -> bool {
-        self.send(Envelope::Up(m)).is_ok()
-    }
-
-    fn send_shutdown(&self) -> bool {
-        self.send(Envelope::Shutdown).is_ok()
-    }
+/// Code the runtime calls on the stage's own thread after each step that handled or
+/// emitted events or received a batch. Time spent in it is the stage's busy time, so a
+/// hook can emulate a service time; a hook that returns a reason crashes the stage with
+/// it (its cancels leave with the step's messages).
+///
+/// ```
+/// use flowbench_engine::threads::{StageHook, StepInfo};
+/// use flowbench_engine::CancelReason;
+/// struct CrashAfter(u64);
+/// impl StageHook for CrashAfter {
+///     fn after_step(&mut self, step: &StepInfo) -> Option<CancelReason> {
+///         (step.progress >= self.0).then(|| CancelReason::error("enough"))
+///     }
+/// }
+/// ```
+pub trait StageHook: Send {
+    /// Called after a step; a returned reason crashes the stage.
+    fn after_step(&mut self, step: &StepInfo) -> Option<CancelReason>;
 }
 
-struct Shared {
-    links: Vec<(StageId, StageId)>,
-    exits: Vec<Mutex<Option<CancelReason>>>,
-    undeliverable: Vec<AtomicU64>,
-    started: Instant,
+/// A stage before it runs: its typed parts, behind a type-erased interface.
+trait ErasedStage: Send {
+    fn kind(&self) -> StageKind;
+    fn name(&self) -> &str;
+    fn add_input(&mut self, cfg: InLinkConfig);
+    fn add_timer(&mut self, at: Duration, what: Control);
+    fn set_hook(&mut self, hook: Box<dyn StageHook>);
+    fn port(&self) -> Arc<dyn UpPort>;
+    fn prepare(
+        self: Box<Self>,
+        own: StageId,
+        shared: &Arc<Shared>,
+        ports: &[Arc<dyn UpPort>],
+        stop_after: Option<Duration>,
+    ) -> (Arc<StageProbe>, Box<dyn FnOnce() -> StageFigures + Send>);
+}
+
+/// What every stage thread shares.
+pub(crate) struct Shared {
+    pub links: Vec<(StageId, StageId)>,
+    pub exits: Vec<Mutex<Option<CancelReason>>>,
+    pub undeliverable: Vec<AtomicU64>,
+    pub started: Instant,
 }
 
 impl Shared {
-    fn exit_of(&self, stage: StageId) -> CancelReason {
+    pub fn exit_of(&self, stage: StageId) -> CancelReason {
         lock(&self.exits[stage as usize])
             .clone()
             .unwrap_or(CancelReason::Normal)
     }
-}
-
-/// What a stage needs from its neighbours once every mailbox exists.
-struct Wiring {
-    mailboxes: Vec<Arc<dyn Any + Send + Sync>>,
-    ports: Vec<Arc<dyn UpPort>>,
-    shared: Arc<Shared>,
-    stop_after: Option<Duration>,
-}
-
-trait ErasedStage: Send {
-    fn kind(&self) -> StageKind;
-    fn name(&self) -> &str;
-    fn as_any_mut(&mut self) -> &mut dyn Any;
-    fn add_input(&mut self, cfg: InLinkConfig);
-    /// Creates the mailbox; returns it erased, and as a port for upstream messages.
-    fn mailbox(&self) -> (Arc<dyn Any + Send + Sync>, Arc<dyn UpPort>);
-    fn prepare(
-        self: Box<Self>,
-        own: StageId,
-        wiring: &Wiring,
-    ) -> (Arc<StageProbe>, Box<dyn FnOnce() -> StageFigures + Send>);
 }
 
 struct TypedStage<I, O> {
@@ -283,7 +308,28 @@ struct TypedStage<I, O> {
     job: Option<Arc<dyn Job<I>>>,
     inputs: Vec<InLinkConfig>,
     output: Option<OutputConfig<O>>,
-    extras: Extras,
+    mailbox: Arc<Mailbox<Envelope<I>>>,
+    outs: Arc<Mutex<Vec<DownPort<O>>>>,
+    push: Option<PushFn<O>>,
+    timers: Vec<(Duration, Control)>,
+    hook: Option<Box<dyn StageHook>>,
+}
+
+impl<I: Send + 'static, O: Clone + Send + 'static> TypedStage<I, O> {
+    fn new(name: &str, logic: Option<Logic<I, O>>, output: Option<OutputConfig<O>>) -> Self {
+        TypedStage {
+            name: name.to_string(),
+            logic,
+            job: None,
+            inputs: Vec::new(),
+            output,
+            mailbox: Arc::new(Mailbox::new()),
+            outs: Arc::new(Mutex::new(Vec::new())),
+            push: None,
+            timers: Vec::new(),
+            hook: None,
+        }
+    }
 }
 
 impl<I: Send + 'static, O: Clone + Send + 'static> ErasedStage for TypedStage<I, O> {
@@ -299,97 +345,131 @@ impl<I: Send + 'static, O: Clone + Send + 'static> ErasedStage for TypedStage<I,
         &self.name
     }
 
-    fn as_any_mut(&mut self) -> &mut dyn Any {
-        self
-    }
-
     fn add_input(&mut self, cfg: InLinkConfig) {
         self.inputs.push(cfg);
     }
 
-    fn mailbox(&self) -> (Arc<dyn Any + Send + Sync>, Arc<dyn UpPort>) {
-        let mb: Arc<Mailbox<Envelope<I>>> = Arc::new(Mailbox::new());
-        (mb.clone(), mb)
+    fn add_timer(&mut self, at: Duration, what: Control) {
+        self.timers.push((at, what));
+    }
+
+    fn set_hook(&mut self, hook: Box<dyn StageHook>) {
+        self.hook = Some(hook);
+    }
+
+    fn port(&self) -> Arc<dyn UpPort> {
+        self.mailbox.clone()
     }
 
     fn prepare(
         self: Box<Self>,
         own: StageId,
-        wiring: &Wiring,
+        shared: &Arc<Shared>,
+        ports: &[Arc<dyn UpPort>],
+        stop_after: Option<Duration>,
     ) -> (Arc<StageProbe>, Box<dyn FnOnce() -> StageFigures + Send>) {
         let me = *self;
-        let mailbox = wiring.mailboxes[own as usize]
-            .clone()
-            .downcast::<Mailbox<Envelope<I>>>()
-            .unwrap_or_else(|_| unreachable_types());
-        let mut downs = Vec::new();
-        if let Some(out) = &me.output {
-            for l in &out.links {
-                let mb = wiring.mailboxes[l.consumer as usize]
-                    .clone()
-                    .downcast::<Mailbox<Envelope<O>>>()
-                    .unwrap_or_else(|_| unreachable_types());
-                downs.push((l.link, mb));
-            }
+        let kind = me.kind();
+        let mut output = me.output;
+        let mut downs = std::mem::take(&mut *lock(&me.outs));
+        downs.sort_by_key(|d| d.0);
+        if let Some(out) = output.as_mut() {
+            out.links = downs.iter().map(|d| d.2.clone()).collect();
         }
-        downs.sort_by_key(|(l, _)| *l);
         let ups: Vec<(LinkId, Arc<dyn UpPort>)> = me
             .inputs
             .iter()
             .map(|c| {
-                let producer = wiring.shared.links[c.link as usize].0;
-                (c.link, wiring.ports[producer as usize].clone())
+                let producer = shared.links[c.link as usize].0;
+                (c.link, ports[producer as usize].clone())
             })
             .collect();
-        let pool_size = me
-            .inputs
-            .iter()
-            .map(|c| c.demand.max())
-            .max()
-            .unwrap_or(1)
-            .min(MAX_POOL_WORKERS);
-        let logic = me.logic.unwrap_or(Logic::ConsumerPool);
-        let core = StageCore::new(CoreConfig {
+        // A pool runs up to its largest `max_demand` jobs at once, as in the simulator.
+        let width = me.inputs.iter().map(|c| c.demand.max()).max().unwrap_or(1);
+        let mut timers = me.timers;
+        if kind == StageKind::Producer {
+            if let Some(d) = stop_after {
+                timers.push((d, Control::Shutdown));
+            }
+        }
+        // Stable: timers due at the same time go off in the order they were set.
+        timers.sort_by_key(|t| t.0);
+        let core = StageCore::new(crate::core::CoreConfig {
             id: own,
-            logic,
+            logic: me.logic.unwrap_or(Logic::ConsumerPool),
             inputs: me.inputs,
-            output: me.output,
+            output,
         });
-        let depth: Arc<dyn probe::Depth> = mailbox.clone();
+        // If this thread panics (a runtime bug), its neighbours must not wait for it
+        // forever: its mailbox is closed and its consumers are told it is gone.
+        let last_words = LastWords {
+            mailbox: me.mailbox.clone(),
+            downs: downs.iter().map(|d| (d.0, d.1.clone())).collect(),
+        };
+        let depth: Arc<dyn probe::Depth> = me.mailbox.clone();
         let probe = Arc::new(StageProbe::new(&me.name, &core, depth));
-        let runner = Runner {
+        let runner = Runner::new(runner::Parts {
             name: me.name,
             id: own,
             core,
-            mailbox,
-            downs,
+            mailbox: me.mailbox,
+            downs: downs.into_iter().map(|d| (d.0, d.1)).collect(),
             ups,
-            shared: wiring.shared.clone(),
+            shared: shared.clone(),
             probe: probe.clone(),
-            job: me.job.map(|j| (j, pool_size as usize)),
-            extras: me.extras,
-            stop_after: wiring.stop_after,
-        };
-        (probe, Box::new(move || runner.run()))
+            pool: me.job.map(|job| PoolSpec {
+                job,
+                width: usize::try_from(width).unwrap_or(usize::MAX),
+            }),
+            push: me.push,
+            timers: timers.into(),
+            hook: me.hook,
+        });
+        (
+            probe,
+            Box::new(move || match guarded(move || runner.run()) {
+                Ok(f) => f,
+                Err(msg) => {
+                    last_words.say();
+                    std::panic::panic_any(msg)
+                }
+            }),
+        )
     }
 }
 
-fn unreachable_types<T>() -> T {
-    // `subscribe` only links a producer of `T` to a consumer of `T`, so every downcast of a
-    // mailbox finds the type it expects.
-    panic!("flowbench: mailbox type mismatch (a bug in Topology::subscribe)")
+/// What a stage thread that panicked tells its neighbours.
+struct LastWords<I, O> {
+    mailbox: Arc<Mailbox<Envelope<I>>>,
+    downs: Vec<(LinkId, Arc<Mailbox<Envelope<O>>>)>,
 }
 
-/// On threads a consumer pool runs at most this many jobs at once (and at most its
-/// `max_demand`), to keep thread counts sane.
-pub const MAX_POOL_WORKERS: u64 = 64;
+impl<I, O> LastWords<I, O> {
+    fn say(&self) {
+        drop(self.mailbox.close());
+        let reason = CancelReason::error("the stage's thread panicked");
+        for (link, mb) in &self.downs {
+            let sub = crate::protocol::SubRef::first(*link);
+            let _ = mb.send(Envelope::Down(crate::protocol::Downstream::Cancel {
+                sub,
+                reason: reason.clone(),
+            }));
+        }
+    }
+}
 
 /// A pipeline under construction: stages and the subscriptions between them.
-#[derive(Default)]
 pub struct Topology {
+    id: u64,
     stages: Vec<Box<dyn ErasedStage>>,
     links: Vec<(StageId, StageId)>,
     stop_after: Option<Duration>,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl fmt::Debug for Topology {
@@ -406,6 +486,7 @@ impl fmt::Debug for Topology {
 
 /// Why a topology could not run.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RunError {
     /// A consuming stage has no subscription, or a producing stage no subscriber.
     Unconnected {
@@ -416,6 +497,11 @@ pub enum RunError {
     DuplicateName {
         /// The name.
         name: String,
+    },
+    /// A stage handle of another topology was passed to this one.
+    ForeignStage {
+        /// The handle's stage index (in its own topology).
+        stage: StageId,
     },
     /// A stage thread could not be started.
     Spawn(String),
@@ -431,6 +517,11 @@ impl fmt::Display for RunError {
                 )
             }
             RunError::DuplicateName { name } => write!(f, "two stages are named `{name}`"),
+            RunError::ForeignStage { stage } => write!(
+                f,
+                "stage handle {stage} belongs to another topology: use the handles this \
+                 topology returned"
+            ),
             RunError::Spawn(e) => write!(f, "could not start a stage thread: {e}"),
         }
     }
@@ -438,20 +529,39 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+/// Each topology gets its own brand, so handles of one are refused by another.
+static NEXT_TOPOLOGY: AtomicU64 = AtomicU64::new(1);
+
 impl Topology {
     /// An empty topology.
     pub fn new() -> Self {
-        Self::default()
+        Topology {
+            id: NEXT_TOPOLOGY.fetch_add(1, Ordering::Relaxed),
+            stages: Vec::new(),
+            links: Vec::new(),
+            stop_after: None,
+        }
     }
 
     fn add<I: Send + 'static, O: Clone + Send + 'static>(
         &mut self,
         st: TypedStage<I, O>,
     ) -> Stage<I, O> {
+        let handle = Stage {
+            topo: self.id,
+            id: self.stages.len() as StageId,
+            mailbox: Arc::clone(&st.mailbox),
+            outs: Arc::clone(&st.outs),
+        };
         self.stages.push(Box::new(st));
-        Stage {
-            id: (self.stages.len() - 1) as StageId,
-            _types: PhantomData,
+        handle
+    }
+
+    fn own<I, O>(&self, s: &Stage<I, O>) -> Result<usize, RunError> {
+        if s.topo == self.id && (s.id as usize) < self.stages.len() {
+            Ok(s.id as usize)
+        } else {
+            Err(RunError::ForeignStage { stage: s.id })
         }
     }
 
@@ -462,14 +572,49 @@ impl Topology {
         opts: ProducerOptions<O>,
         logic: impl Producer<O> + 'static,
     ) -> Stage<(), O> {
-        self.add(TypedStage {
-            name: name.to_string(),
-            logic: Some(Logic::Producer(Box::new(logic))),
-            job: None,
-            inputs: Vec::new(),
-            output: Some(opts.into_config(Some(DEFAULT_PRODUCER_BUFFER))),
-            extras: Extras::default(),
-        })
+        self.add(TypedStage::new(
+            name,
+            Some(Logic::Producer(Box::new(logic))),
+            Some(opts.into_config(Some(DEFAULT_PRODUCER_BUFFER))),
+        ))
+    }
+
+    /// Adds a producer whose events are pushed by a schedule rather than asked for:
+    /// `schedule` returns the next arrival (its time from the start of the run, and the
+    /// events), or `None` when there are no more — then the producer shuts down
+    /// (reason `shutdown`) after handing out what it holds. Arrivals go through the
+    /// dispatcher; what it cannot place goes to the buffer, and overflow is dropped and
+    /// counted. `schedule` is called on the stage's thread.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flowbench_engine::threads::{ProducerOptions, Topology};
+    /// use flowbench_engine::{Chunk, Ctx, SubscribeOpts};
+    /// let mut t = Topology::new();
+    /// let mut k = 0u64;
+    /// let src = t.push_producer("ticks", ProducerOptions::default(), move || {
+    ///     k += 1;
+    ///     (k <= 3).then(|| (Duration::from_micros(k * 100), vec![k; 10]))
+    /// });
+    /// let sink = t.consumer("sink", |events: Chunk<'_, u64>, _: &mut Ctx| drop(events));
+    /// t.subscribe(&src, &sink, SubscribeOpts::default()).unwrap();
+    /// let out = t.run().unwrap();
+    /// assert!(out.balanced());
+    /// assert_eq!(out.stages[1].stats.handled, 30);
+    /// ```
+    pub fn push_producer<O: Clone + Send + 'static>(
+        &mut self,
+        name: &str,
+        opts: ProducerOptions<O>,
+        schedule: impl FnMut() -> Option<(Duration, Vec<O>)> + Send + 'static,
+    ) -> Stage<(), O> {
+        let mut st = TypedStage::new(
+            name,
+            Some(Logic::Producer(Box::new(|_n: u64, _emit: &mut Emit<O>| {}))),
+            Some(opts.into_config(Some(DEFAULT_PRODUCER_BUFFER))),
+        );
+        st.push = Some(Box::new(schedule));
+        self.add(st)
     }
 
     /// Adds a producer-consumer turning `I` events into `O` events.
@@ -479,14 +624,11 @@ impl Topology {
         opts: ProducerOptions<O>,
         logic: impl ProducerConsumer<I, O> + 'static,
     ) -> Stage<I, O> {
-        self.add(TypedStage {
-            name: name.to_string(),
-            logic: Some(Logic::ProducerConsumer(Box::new(logic))),
-            job: None,
-            inputs: Vec::new(),
-            output: Some(opts.into_config(None)),
-            extras: Extras::default(),
-        })
+        self.add(TypedStage::new(
+            name,
+            Some(Logic::ProducerConsumer(Box::new(logic))),
+            Some(opts.into_config(None)),
+        ))
     }
 
     /// Adds a consumer of `I` events.
@@ -495,61 +637,77 @@ impl Topology {
         name: &str,
         logic: impl Consumer<I> + 'static,
     ) -> Stage<I, ()> {
-        self.add(TypedStage::<I, ()> {
-            name: name.to_string(),
-            logic: Some(Logic::Consumer(Box::new(logic))),
-            job: None,
-            inputs: Vec::new(),
-            output: None,
-            extras: Extras::default(),
-        })
+        self.add(TypedStage::<I, ()>::new(
+            name,
+            Some(Logic::Consumer(Box::new(logic))),
+            None,
+        ))
     }
 
-    /// Adds a consumer pool: `job` runs once per event, on up to
-    /// `min(max_demand, MAX_POOL_WORKERS)` worker threads at once.
+    /// Adds a consumer pool: `job` runs once per event, on up to `max_demand` (the largest
+    /// of its subscriptions') worker threads at once. Workers are started as the number of
+    /// jobs in progress grows, so a pool that never runs many jobs at once never has many
+    /// threads.
     pub fn consumer_pool<I: Send + 'static>(
         &mut self,
         name: &str,
         job: impl Job<I> + 'static,
     ) -> Stage<I, ()> {
-        self.add(TypedStage::<I, ()> {
-            name: name.to_string(),
-            logic: None,
-            job: Some(Arc::new(job)),
-            inputs: Vec::new(),
-            output: None,
-            extras: Extras::default(),
-        })
+        let mut st = TypedStage::<I, ()>::new(name, None, None);
+        st.job = Some(Arc::new(job));
+        self.add(st)
     }
 
-    /// Subscribes `consumer` to `producer`; returns the subscription's link id.
-    pub fn subscribe<A: 'static, T: Clone + Send + 'static, B: 'static>(
+    /// Subscribes `consumer` to `producer`; returns the subscription's link id. Handles of
+    /// another topology are refused.
+    pub fn subscribe<A, T: Clone + Send + 'static, B>(
         &mut self,
-        producer: Stage<A, T>,
-        consumer: Stage<T, B>,
+        producer: &Stage<A, T>,
+        consumer: &Stage<T, B>,
         opts: SubscribeOpts<T>,
-    ) -> LinkId {
+    ) -> Result<LinkId, RunError> {
+        let p = self.own(producer)?;
+        let c = self.own(consumer)?;
         let link = self.links.len() as LinkId;
-        self.links.push((producer.id, consumer.id));
-        self.stages[consumer.id as usize].add_input(InLinkConfig {
+        self.links.push((p as StageId, c as StageId));
+        self.stages[c].add_input(InLinkConfig {
             link,
             demand: opts.demand,
             cancel: opts.cancel,
             mode: opts.mode,
         });
-        let out_cfg = OutLinkConfig {
+        let out = OutLinkConfig {
             link,
-            consumer: consumer.id,
+            consumer: c as StageId,
             partition: opts.partition,
             selector: opts.selector,
         };
-        let any = self.stages[producer.id as usize].as_any_mut();
-        if let Some(ts) = any.downcast_mut::<TypedStage<A, T>>() {
-            if let Some(out) = ts.output.as_mut() {
-                out.links.push(out_cfg);
-            }
-        }
-        link
+        lock(&producer.outs).push((link, Arc::clone(&consumer.mailbox), out));
+        Ok(link)
+    }
+
+    /// At `at` of wall time from the start of the run, does `what` to `stage`. Several
+    /// timers of one stage go off in time order (ties in the order they were set).
+    pub fn timer<I, O>(
+        &mut self,
+        stage: &Stage<I, O>,
+        at: Duration,
+        what: Control,
+    ) -> Result<(), RunError> {
+        let i = self.own(stage)?;
+        self.stages[i].add_timer(at, what);
+        Ok(())
+    }
+
+    /// Calls `hook` after each step of `stage` (see [`StageHook`]); replaces an earlier one.
+    pub fn hook<I, O>(
+        &mut self,
+        stage: &Stage<I, O>,
+        hook: impl StageHook + 'static,
+    ) -> Result<(), RunError> {
+        let i = self.own(stage)?;
+        self.stages[i].set_hook(Box::new(hook));
+        Ok(())
     }
 
     /// Stops producers in order (reason `shutdown`) after `d` of wall time, for
@@ -559,17 +717,22 @@ impl Topology {
     }
 
     fn check(&self) -> Result<(), RunError> {
+        let mut names: Vec<&str> = self.stages.iter().map(|s| s.name()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(RunError::DuplicateName {
+                name: w[0].to_string(),
+            });
+        }
+        let mut has_in = vec![false; self.stages.len()];
+        let mut has_out = vec![false; self.stages.len()];
+        for &(p, c) in &self.links {
+            has_out[p as usize] = true;
+            has_in[c as usize] = true;
+        }
         for (i, s) in self.stages.iter().enumerate() {
-            if self.stages[..i].iter().any(|o| o.name() == s.name()) {
-                return Err(RunError::DuplicateName {
-                    name: s.name().to_string(),
-                });
-            }
-            let id = i as StageId;
-            let has_in = self.links.iter().any(|l| l.1 == id);
-            let has_out = self.links.iter().any(|l| l.0 == id);
             let kind = s.kind();
-            if (kind.consumes() && !has_in) || (kind.produces() && !has_out) {
+            if (kind.consumes() && !has_in[i]) || (kind.produces() && !has_out[i]) {
                 return Err(RunError::Unconnected {
                     stage: s.name().to_string(),
                 });
@@ -588,18 +751,13 @@ impl Topology {
             undeliverable: (0..self.links.len()).map(|_| AtomicU64::new(0)).collect(),
             started: Instant::now(),
         });
-        let (mailboxes, ports): (Vec<_>, Vec<_>) = self.stages.iter().map(|s| s.mailbox()).unzip();
-        let wiring = Wiring {
-            mailboxes,
-            ports,
-            shared: shared.clone(),
-            stop_after: self.stop_after,
-        };
+        let ports: Vec<Arc<dyn UpPort>> = self.stages.iter().map(|s| s.port()).collect();
         let names: Vec<String> = self.stages.iter().map(|s| s.name().to_string()).collect();
+        let kinds: Vec<StageKind> = self.stages.iter().map(|s| s.kind()).collect();
         let mut probes = Vec::with_capacity(n);
         let mut bodies = Vec::with_capacity(n);
         for (i, st) in self.stages.into_iter().enumerate() {
-            let (probe, body) = st.prepare(i as StageId, &wiring);
+            let (probe, body) = st.prepare(i as StageId, &shared, &ports, self.stop_after);
             probes.push(probe);
             bodies.push(body);
         }
@@ -613,8 +771,9 @@ impl Topology {
         }
         Ok(Running {
             handles,
-            ports: wiring.ports,
+            ports,
             names,
+            kinds,
             probes,
             shared,
         })
@@ -631,6 +790,7 @@ pub struct Running {
     handles: Vec<thread::JoinHandle<StageFigures>>,
     ports: Vec<Arc<dyn UpPort>>,
     names: Vec<String>,
+    kinds: Vec<StageKind>,
     probes: Vec<Arc<StageProbe>>,
     shared: Arc<Shared>,
 }
@@ -652,8 +812,8 @@ impl Running {
     /// Asks every producer to stop in order: it stops creating events, hands out what it
     /// holds, and cancels its subscriptions with reason `shutdown`.
     pub fn shutdown(&self) {
-        for (port, probe) in self.ports.iter().zip(&self.probes) {
-            if probe.read().kind == StageKind::Producer {
+        for (port, kind) in self.ports.iter().zip(&self.kinds) {
+            if *kind == StageKind::Producer {
                 port.send_shutdown();
             }
         }
@@ -662,22 +822,16 @@ impl Running {
     /// Waits for every stage to stop.
     pub fn join(self) -> Result<RunOutcome, RunError> {
         let mut figures = Vec::with_capacity(self.handles.len());
-        for (h, name) in self.handles.into_iter().zip(&self.names) {
-            let f = h.join().unwrap_or_else(|_| StageFigures {
-                name: name.clone(),
-                kind: StageKind::Consumer,
-                stats: Default::default(),
-                buffered: 0,
-                dispatcher_queued: 0,
-                input_queued: 0,
-                excess: 0,
-                in_links: Vec::new(),
-                out_links: Vec::new(),
-                mailbox_peak: 0,
-                busy_ns: 0,
-                exit: "runtime panic".to_string(),
-            });
-            figures.push(f);
+        let mut failures = Vec::new();
+        for ((h, name), kind) in self.handles.into_iter().zip(&self.names).zip(&self.kinds) {
+            match h.join() {
+                Ok(f) => figures.push(f),
+                Err(panic) => {
+                    let what = panic_text(panic.as_ref());
+                    failures.push(format!("stage `{name}`: the runtime panicked: {what}"));
+                    figures.push(StageFigures::unknown(name, *kind, "runtime panic"));
+                }
+            }
         }
         let links = self
             .shared
@@ -695,13 +849,26 @@ impl Running {
             elapsed: self.shared.started.elapsed(),
             stages: figures,
             links,
-            received: Vec::new(),
+            failures,
         })
     }
 }
 
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
+}
+
+/// Runs `f`, turning a panic into its message.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_text(p.as_ref()))
+}
+
 /// The figures of a finished run.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct RunOutcome {
     /// Wall time from start to the last stage's stop.
     pub elapsed: Duration,
@@ -709,345 +876,31 @@ pub struct RunOutcome {
     pub stages: Vec<StageFigures>,
     /// One entry per subscription.
     pub links: Vec<LinkFigures>,
-    /// Per stage, the events it handled with their link, when the scenario run was asked
-    /// to record them ([`ScenarioRunOptions::record`]); empty otherwise.
-    pub received: Vec<Vec<(LinkId, u64)>>,
+    /// Stage threads that panicked (a runtime bug): their figures are unknown, and the run
+    /// does not balance.
+    pub failures: Vec<String>,
 }
 
 impl RunOutcome {
     /// The run summary (table or JSON).
     pub fn summary(&self, scenario: &str) -> RunSummary {
-        RunSummary::new(
+        let mut s = RunSummary::new(
             scenario,
             "threads",
             self.elapsed.as_secs_f64(),
             &self.stages,
             &self.links,
-        )
+        );
+        s.fail(&self.failures);
+        s
     }
 
-    /// `true` if every producing stage's accounting balanced.
+    /// `true` if no stage thread panicked and every producing stage's accounting
+    /// balanced.
     pub fn balanced(&self) -> bool {
-        crate::report::account(&self.stages, &self.links)
-            .iter()
-            .all(|b| b.balanced)
-    }
-}
-
-type DownPort<O> = (LinkId, Arc<Mailbox<Envelope<O>>>);
-
-struct Runner<I, O> {
-    name: String,
-    id: StageId,
-    core: StageCore<I, O>,
-    mailbox: Arc<Mailbox<Envelope<I>>>,
-    downs: Vec<DownPort<O>>,
-    ups: Vec<(LinkId, Arc<dyn UpPort>)>,
-    shared: Arc<Shared>,
-    probe: Arc<StageProbe>,
-    job: Option<(Arc<dyn Job<I>>, usize)>,
-    extras: Extras,
-    stop_after: Option<Duration>,
-}
-
-/// A uniform variate in `(0, 1]` from a SplitMix64 stream.
-fn uniform(rng: &mut SplitMix64) -> f64 {
-    ((rng.next() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
-fn busy_wait(ns: u64) {
-    if ns == 0 {
-        return;
-    }
-    let end = Instant::now() + Duration::from_nanos(ns);
-    while Instant::now() < end {
-        std::hint::spin_loop();
-    }
-}
-
-struct Pool<I> {
-    jobs: Arc<Mailbox<(SubRef, I)>>,
-    workers: Vec<thread::JoinHandle<()>>,
-}
-
-impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
-    fn run(mut self) -> StageFigures {
-        let started = self.shared.started;
-        let mut fx: Effects<I, O> = Effects::default();
-        let mut rng = SplitMix64::new(self.extras.seed);
-        let pool = self.job.take().map(|(job, n)| self.start_pool(job, n));
-        let mut arrivals = self.extras.arrivals.take();
-        let mut next_arrival = arrivals
-            .as_mut()
-            .and_then(|a| a.next(&mut || uniform(&mut rng)));
-        let mut forward_at = self.extras.forward_at;
-        let mut crash_at = self.extras.crash_at;
-        let mut stop_at = self
-            .stop_after
-            .filter(|_| self.core.kind() == StageKind::Producer);
-        let mut busy_ns = 0u64;
-        let mut local: VecDeque<Envelope<I>> = VecDeque::new();
-
-        self.step(Input::Start, &mut fx, &pool, &mut rng, &mut busy_ns);
-        while !self.core.is_stopped() {
-            let now = started.elapsed();
-            // Timed inputs whose time has come, the stop first. Each pass of the loop
-            // handles at most one of them and then looks at the mailbox, so a source
-            // whose arrivals outpace the stage cannot starve its mail or its stop.
-            if stop_at.is_some_and(|t| t <= now) {
-                stop_at = None;
-                next_arrival = None;
-                self.step(Input::Shutdown, &mut fx, &pool, &mut rng, &mut busy_ns);
-            } else if crash_at.is_some_and(|t| t <= now) {
-                crash_at = None;
-                let reason = CancelReason::error("injected crash (crash_at_us)");
-                self.step(Input::Crash(reason), &mut fx, &pool, &mut rng, &mut busy_ns);
-            } else if forward_at.is_some_and(|t| t <= now) {
-                forward_at = None;
-                self.step(Input::Forward, &mut fx, &pool, &mut rng, &mut busy_ns);
-            } else if let Some((at, ids)) = next_arrival.clone() {
-                if Duration::from_nanos(at) <= now {
-                    let events: Vec<u64> = ids.collect();
-                    self.arrive(events, &mut fx, &pool, &mut rng, &mut busy_ns);
-                    next_arrival = if self.core.takes_arrivals() {
-                        arrivals
-                            .as_mut()
-                            .and_then(|a| a.next(&mut || uniform(&mut rng)))
-                    } else {
-                        None
-                    };
-                }
-            }
-            if self.core.is_stopped() {
-                break;
-            }
-            if local.is_empty() {
-                let deadline = [
-                    next_arrival
-                        .as_ref()
-                        .map(|(at, _)| Duration::from_nanos(*at)),
-                    forward_at,
-                    crash_at,
-                    stop_at,
-                ]
-                .into_iter()
-                .flatten()
-                .min()
-                .map(|d| started + d);
-                let got = if deadline.is_some_and(|d| d <= Instant::now()) {
-                    // Something is already due: take what mail there is, do not wait.
-                    self.mailbox.try_recv_all(&mut local)
-                } else {
-                    self.mailbox.recv_all(&mut local, deadline)
-                };
-                if !got {
-                    continue;
-                }
-            }
-            let Some(env) = local.pop_front() else {
-                continue;
-            };
-            self.mailbox.processed(1);
-            let input = match env {
-                Envelope::Up(m) => Input::Up(m),
-                Envelope::Down(m) => Input::Down(m),
-                Envelope::JobDone(sub) => Input::JobDone { sub },
-                Envelope::Shutdown => Input::Shutdown,
-                Envelope::Crash(r) => Input::Crash(r),
-            };
-            self.step(input, &mut fx, &pool, &mut rng, &mut busy_ns);
-        }
-        // Stopped: refuse new mail, and let the stopped core account for what is left
-        // (events are counted lost, late subscriptions are answered with a cancel).
-        let exit = match self.core.status() {
-            crate::core::Status::Stopped(r) => r.clone(),
-            _ => CancelReason::Normal,
-        };
-        *lock(&self.shared.exits[self.id as usize]) = Some(exit);
-        let rest = self.mailbox.close();
-        let n = (local.len() + rest.len()) as u64;
-        for env in local.into_iter().chain(rest) {
-            let input = match env {
-                Envelope::Up(m) => Input::Up(m),
-                Envelope::Down(m) => Input::Down(m),
-                _ => continue,
-            };
-            self.core.handle(input, &mut fx, &mut NoObserver);
-            self.route(&mut fx, &pool);
-        }
-        self.mailbox.processed(n);
-        if let Some(p) = pool {
-            p.jobs.close();
-            for w in p.workers {
-                let _ = w.join();
-            }
-        }
-        self.probe.publish(&self.core, busy_ns);
-        let mut f = StageFigures::capture(&self.name, &self.core);
-        f.mailbox_peak = self.mailbox.peak();
-        f.busy_ns = busy_ns;
-        f
-    }
-
-    fn arrive(
-        &mut self,
-        events: Vec<u64>,
-        fx: &mut Effects<I, O>,
-        pool: &Option<Pool<I>>,
-        rng: &mut SplitMix64,
-        busy_ns: &mut u64,
-    ) {
-        // Arrivals exist only on `u64` producers built from scenarios.
-        let any: Box<dyn Any> = Box::new(events);
-        if let Ok(events) = any.downcast::<Vec<O>>() {
-            self.step(Input::Arrive(*events), fx, pool, rng, busy_ns);
-        }
-    }
-
-    fn step(
-        &mut self,
-        input: Input<I, O>,
-        fx: &mut Effects<I, O>,
-        pool: &Option<Pool<I>>,
-        rng: &mut SplitMix64,
-        busy_ns: &mut u64,
-    ) {
-        let t0 = Instant::now();
-        // What this input did, for the emulated service time: events handled or emitted
-        // (a producer-consumer pays once per event it passes on, as in the simulator) and
-        // batches received or `handle_demand` calls.
-        let work =
-            |s: &crate::core::StageStats| (s.handled, s.emitted, s.batches_in + s.demand_calls);
-        let (h0, e0, b0) = work(self.core.stats());
-        self.core.handle(input, fx, &mut NoObserver);
-        let after = self.core.stats();
-        let (h1, e1, b1) = work(after);
-        let events = (h1 - h0).max(e1 - e0);
-        let batches = b1 - b0;
-        self.emulate(events, batches, rng);
-        if let Some(n) = self.extras.crash_after_events {
-            if events > 0 && after.handled.max(after.emitted) >= n {
-                self.extras.crash_after_events = None;
-                let reason = CancelReason::error(format!("injected crash after {n} events"));
-                self.core.handle(Input::Crash(reason), fx, &mut NoObserver);
-            }
-        }
-        self.route(fx, pool);
-        *busy_ns += t0.elapsed().as_nanos() as u64;
-        self.probe.publish(&self.core, *busy_ns);
-    }
-
-    fn emulate(&self, events: u64, batches: u64, rng: &mut SplitMix64) {
-        if self.extras.per_event.is_none() && self.extras.per_batch.is_none() {
-            return;
-        }
-        let mut ns = 0u64;
-        if let Some(d) = self.extras.per_batch {
-            for _ in 0..batches {
-                ns = ns.saturating_add(d.sample_with(uniform(rng), uniform(rng)));
-            }
-        }
-        if let (Some(d), false) = (
-            self.extras.per_event,
-            self.core.kind() == StageKind::ConsumerPool,
-        ) {
-            ns = ns.saturating_add(sample_sum(&d, events, rng));
-        }
-        if let Some((at, factor)) = self.extras.slow {
-            if self.shared.started.elapsed() >= at {
-                ns = (ns as f64 * factor) as u64;
-            }
-        }
-        busy_wait(ns);
-    }
-
-    fn route(&mut self, fx: &mut Effects<I, O>, pool: &Option<Pool<I>>) {
-        for o in fx.out.drain(..) {
-            match o {
-                Outgoing::Up(m) => {
-                    let link = m.sub().link;
-                    let producer = self.shared.links[link as usize].0;
-                    if producer == self.id {
-                        // A refund the producer sends itself.
-                        let _ = self.mailbox.send(Envelope::Up(m));
-                        continue;
-                    }
-                    let Some((_, port)) = self.ups.iter().find(|(l, _)| *l == link) else {
-                        continue;
-                    };
-                    let subscribe = match &m {
-                        Upstream::Subscribe { sub } => Some(*sub),
-                        _ => None,
-                    };
-                    if !port.send_up(m) {
-                        if let Some(sub) = subscribe {
-                            // Subscribing to a stage that is gone: answer like a monitor.
-                            let reason = self.shared.exit_of(producer);
-                            let _ = self
-                                .mailbox
-                                .send(Envelope::Down(Downstream::Cancel { sub, reason }));
-                        }
-                    }
-                }
-                Outgoing::Down(m) => {
-                    let link = m.sub().link;
-                    let Ok(i) = self.downs.binary_search_by_key(&link, |(l, _)| *l) else {
-                        continue;
-                    };
-                    if let Err(Envelope::Down(Downstream::Events { batch, .. })) =
-                        self.downs[i].1.send(Envelope::Down(m))
-                    {
-                        self.shared.undeliverable[link as usize]
-                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    }
-                }
-            }
-        }
-        if let Some(p) = pool {
-            for job in fx.jobs.drain(..) {
-                let _ = p.jobs.send(job);
-            }
-        }
-        fx.clear();
-    }
-
-    fn start_pool(&self, job: Arc<dyn Job<I>>, n: usize) -> Pool<I> {
-        let jobs: Arc<Mailbox<(SubRef, I)>> = Arc::new(Mailbox::new());
-        let workers = (0..n.max(1))
-            .filter_map(|w| {
-                let jobs = jobs.clone();
-                let job = job.clone();
-                let back = self.mailbox.clone();
-                let per_event = self.extras.per_event;
-                let mut rng = SplitMix64::new(self.extras.seed ^ (w as u64 + 1));
-                thread::Builder::new()
-                    .name(format!("{}-worker-{w}", self.name))
-                    .spawn(move || loop {
-                        let Some((sub, e)) = jobs.recv_one() else {
-                            break;
-                        };
-                        let r = catch_unwind(AssertUnwindSafe(|| job.run_from(sub, e)));
-                        if let Some(d) = per_event {
-                            busy_wait(d.sample_with(uniform(&mut rng), uniform(&mut rng)));
-                        }
-                        let msg = match r {
-                            Ok(()) => Envelope::JobDone(sub),
-                            Err(_) => Envelope::Crash(CancelReason::error("panic in a pool job")),
-                        };
-                        let _ = back.send(msg);
-                    })
-                    .ok()
-            })
-            .collect();
-        Pool { jobs, workers }
-    }
-}
-
-fn sample_sum(d: &Dist, n: u64, rng: &mut SplitMix64) -> u64 {
-    match *d {
-        Dist::Fixed { ns } => ns.saturating_mul(n),
-        _ => (0..n).fold(0u64, |acc, _| {
-            acc.saturating_add(d.sample_with(uniform(rng), uniform(rng)))
-        }),
+        self.failures.is_empty()
+            && crate::report::account(&self.stages, &self.links)
+                .iter()
+                .all(|b| b.balanced)
     }
 }

@@ -1,0 +1,416 @@
+//! The one plan: everything a validated [`Scenario`] means, decided once for both runtimes.
+//!
+//! A [`RunPlan`] holds, per stage, the stage core's configuration ([`config`]: source,
+//! dispatcher, buffer, subscriptions), its service-time model ([`ServiceModel`]), its
+//! crash faults ([`Crashes`]), its push arrivals ([`PushSchedule`]), when it switches to
+//! forward, and how many jobs a pool runs at once. The simulator turns this into virtual
+//! time; the threads runtime's scenario adapter into busy work and timers. Neither reads
+//! these rules from the scenario on its own. What a runtime cannot honour is listed in
+//! [`RunPlan::limitations`], and the CLI prints it once.
+//!
+//! *Architecture invariant:* a rule a scenario implies beyond the stage core lives here
+//! (or in the core), never in a runtime; a runtime only decides *when* things happen.
+
+mod arrivals;
+mod faults;
+mod service;
+
+use std::fmt;
+use std::ops::RangeInclusive;
+
+pub use self::arrivals::{Arrivals, Next, PushSchedule};
+pub use self::faults::{CrashFault, Crashes};
+pub use self::service::{sample, sample_sum, ServiceModel, Variates};
+
+use crate::core::{
+    CoreConfig, DemandMode, InLinkConfig, Logic, OutLinkConfig, OutputConfig, StageCore, StageKind,
+};
+use crate::dispatcher::{DispatcherSpec, PartitionFn};
+use crate::hash::{fnv1a64, mix64};
+use crate::logic::{Chunk, Ctx, Emit};
+use crate::opts::{AskMode, Selector};
+use crate::protocol::{LinkId, StageId, SubRef};
+use crate::scenario::model::{DispatcherDef, PushDef, Scenario, SourceDef};
+
+/// Choices that are not in the scenario file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Stop each producer after this many events (`--events N`).
+    pub events: Option<u64>,
+    /// The root seed; a stage's own seed is derived from it and the stage's name.
+    pub seed: u64,
+    /// Stop the run at this time, ns (`--until`): virtual time in the simulator, wall time
+    /// on threads.
+    pub until_ns: Option<u64>,
+}
+
+/// The runtimes a plan can be run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Runtime {
+    /// The seeded discrete-event simulator (`flowbench-sim`).
+    Sim,
+    /// Real threads ([`crate::threads`]).
+    Threads,
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Runtime::Sim => "sim",
+            Runtime::Threads => "threads",
+        })
+    }
+}
+
+/// Something a scenario says that a runtime does not model. The run goes on without it;
+/// the CLI prints each one once, before the summary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limitation {
+    /// `restart_after_us`: on threads a crashed stage stays down.
+    Restart {
+        /// The stage.
+        stage: String,
+    },
+    /// A subscription's `latency`: on threads messages take the time they take.
+    LinkLatency {
+        /// The producing stage.
+        producer: String,
+        /// The consuming stage.
+        consumer: String,
+    },
+    /// `cores = K`: on threads the operating system decides how many stages run at once.
+    Cores {
+        /// The scenario's `cores`.
+        cores: u32,
+    },
+}
+
+impl fmt::Display for Limitation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limitation::Restart { stage } => write!(
+                f,
+                "threads does not restart stages: `{stage}` stays down after its crash \
+                 (restart_after_us is honoured by the simulator only)"
+            ),
+            Limitation::LinkLatency { producer, consumer } => write!(
+                f,
+                "threads does not add link latency: the subscription `{producer}` -> \
+                 `{consumer}` delivers as fast as the machine does (latency is honoured by \
+                 the simulator only)"
+            ),
+            Limitation::Cores { cores } => write!(
+                f,
+                "threads does not limit concurrency: `cores = {cores}` is honoured by the \
+                 simulator only; on threads the machine's cores decide"
+            ),
+        }
+    }
+}
+
+/// Why a scenario cannot be run as asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A source never ends and the run has neither an event nor a time limit.
+    Unbounded {
+        /// The stage.
+        stage: String,
+        /// What kind of source it is.
+        source: &'static str,
+    },
+    /// `cores = 0`.
+    NoCores,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::Unbounded { stage, source } => write!(
+                f,
+                "stage `{stage}` has an unbounded source ({source}): give an event limit \
+                 (`--events N`) or a time limit (`--until T`) so the run can end"
+            ),
+            PlanError::NoCores => f.write_str("cores must be at least 1, got 0"),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+/// What the plan says of one stage beyond its core's configuration.
+#[derive(Clone, Debug)]
+pub struct StagePlan {
+    /// The stage's name.
+    pub name: String,
+    /// Its kind.
+    pub kind: StageKind,
+    /// How long its steps (and a pool's jobs) take.
+    pub service: ServiceModel,
+    /// Its crash faults, in the scenario's order.
+    pub crashes: Crashes,
+    /// A push source's arrivals, cut at the run's event limit.
+    pub push: Option<PushSchedule>,
+    /// When an accumulating producer switches to forward, ns.
+    pub forward_at_ns: Option<u64>,
+    /// How many jobs a consumer pool runs at once: the largest `max_demand` of its
+    /// subscriptions (1 for every other kind).
+    pub pool_width: u64,
+    /// The first id of a `range` or `counter` source: its n-th event is `id_base + n`.
+    pub id_base: Option<u64>,
+    /// The stage's own seed, derived from the root seed and its name.
+    pub seed: u64,
+}
+
+/// A scenario, decided for one runtime. See the module documentation.
+///
+/// ```
+/// use flowbench_engine::plan::{Limitation, PlanOptions, RunPlan, Runtime};
+/// use flowbench_engine::scenario::parse_str;
+/// let s = parse_str(r#"
+/// [[stage]]
+/// name = "src"
+/// kind = "producer"
+/// source = { range = [1, 100] }
+/// [[stage.fault]]
+/// crash_after_events = 50
+/// restart_after_us = 10
+/// [[stage]]
+/// name = "pool"
+/// kind = "consumer_pool"
+/// [[subscription]]
+/// producer = "src"
+/// consumer = "pool"
+/// max_demand = 200
+/// "#, "x.toml").unwrap();
+/// let sim = RunPlan::new(&s, &PlanOptions::default(), Runtime::Sim).unwrap();
+/// assert!(sim.limitations.is_empty());
+/// assert_eq!(sim.stages[1].pool_width, 200);
+/// let threads = RunPlan::new(&s, &PlanOptions::default(), Runtime::Threads).unwrap();
+/// assert_eq!(threads.limitations, vec![Limitation::Restart { stage: "src".into() }]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct RunPlan {
+    /// One entry per stage, in scenario order.
+    pub stages: Vec<StagePlan>,
+    /// What the chosen runtime does not model, in scenario order.
+    pub limitations: Vec<Limitation>,
+    /// The options the plan was made with.
+    pub options: PlanOptions,
+}
+
+impl RunPlan {
+    /// Decides `s` for `runtime`. Refuses a source that never ends when the run has no
+    /// event or time limit, and `cores = 0`.
+    pub fn new(s: &Scenario, opts: &PlanOptions, runtime: Runtime) -> Result<Self, PlanError> {
+        if s.cores == Some(0) {
+            return Err(PlanError::NoCores);
+        }
+        if opts.events.is_none() && opts.until_ns.is_none() {
+            if let Some((stage, source)) = s.stages.iter().find_map(|st| {
+                unbounded_source(st.source.as_ref()).map(|what| (st.name.clone(), what))
+            }) {
+                return Err(PlanError::Unbounded { stage, source });
+            }
+        }
+        let stages = (0..s.stages.len())
+            .map(|i| stage_plan(s, i, opts))
+            .collect();
+        let limitations = match runtime {
+            Runtime::Sim => Vec::new(),
+            Runtime::Threads => threads_limitations(s),
+        };
+        Ok(RunPlan {
+            stages,
+            limitations,
+            options: *opts,
+        })
+    }
+}
+
+/// What kind of never-ending source `src` is, if it is one.
+fn unbounded_source(src: Option<&SourceDef>) -> Option<&'static str> {
+    match src {
+        Some(SourceDef::Counter { .. }) => Some("counter"),
+        Some(SourceDef::Push(PushDef::Poisson { total: None, .. })) => {
+            Some("poisson without total")
+        }
+        Some(SourceDef::Push(PushDef::Bursts { count: None, .. })) => Some("bursts without count"),
+        _ => None,
+    }
+}
+
+fn stage_plan(s: &Scenario, i: usize, opts: &PlanOptions) -> StagePlan {
+    let st = &s.stages[i];
+    let (id_base, push) = match &st.source {
+        Some(SourceDef::Range { first, .. }) => (Some(*first), None),
+        Some(SourceDef::Counter { start }) => (Some(*start), None),
+        Some(SourceDef::Push(def)) => (None, Some(PushSchedule::new(def.clone(), opts.events))),
+        None => (None, None),
+    };
+    let pool_width = if st.kind == StageKind::ConsumerPool {
+        s.inputs_of(i)
+            .map(|(_, l)| l.demand.max())
+            .max()
+            .unwrap_or(1)
+    } else {
+        1
+    };
+    StagePlan {
+        name: st.name.clone(),
+        kind: st.kind,
+        service: ServiceModel::of(st),
+        crashes: Crashes::of(st),
+        push,
+        forward_at_ns: st.forward_at_ns,
+        pool_width,
+        id_base,
+        seed: derive_seed(opts.seed, &st.name),
+    }
+}
+
+fn threads_limitations(s: &Scenario) -> Vec<Limitation> {
+    let mut out = Vec::new();
+    if let Some(cores) = s.cores {
+        out.push(Limitation::Cores { cores });
+    }
+    for st in &s.stages {
+        if Crashes::of(st)
+            .get_all()
+            .any(|c| c.restart_after_ns.is_some())
+        {
+            out.push(Limitation::Restart {
+                stage: st.name.clone(),
+            });
+        }
+    }
+    for l in &s.links {
+        if l.latency.is_some() {
+            out.push(Limitation::LinkLatency {
+                producer: s.stages[l.producer].name.clone(),
+                consumer: s.stages[l.consumer].name.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// The seed of a stream named `name` under the root seed `root`: adding or renaming
+/// another stage does not change it.
+pub fn derive_seed(root: u64, name: &str) -> u64 {
+    mix64(root ^ mix64(fnv1a64(name.as_bytes())))
+}
+
+/// Builds one core per stage, in scenario order (index = [`StageId`]).
+pub fn cores(s: &Scenario, opts: &PlanOptions) -> Vec<StageCore<u64, u64>> {
+    (0..s.stages.len()).map(|i| core(s, i, opts)).collect()
+}
+
+/// Builds the core of stage `id`.
+pub fn core(s: &Scenario, id: usize, opts: &PlanOptions) -> StageCore<u64, u64> {
+    StageCore::new(config(s, id, opts))
+}
+
+/// The configuration of stage `id`'s core.
+pub fn config(s: &Scenario, id: usize, opts: &PlanOptions) -> CoreConfig<u64, u64> {
+    let st = &s.stages[id];
+    let logic: Logic<u64, u64> = match st.kind {
+        StageKind::Producer => match &st.source {
+            Some(SourceDef::Range { first, last }) => range_logic(*first..=*last),
+            Some(SourceDef::Counter { start }) => counter_logic(*start),
+            Some(SourceDef::Push(_)) | None => Logic::Producer(Box::new(push_logic)),
+        },
+        StageKind::ProducerConsumer => Logic::ProducerConsumer(Box::new(pass_through)),
+        StageKind::Consumer => Logic::Consumer(Box::new(discard)),
+        StageKind::ConsumerPool => Logic::ConsumerPool,
+    };
+    let inputs = s
+        .inputs_of(id)
+        .map(|(l, d)| InLinkConfig {
+            link: l as LinkId,
+            demand: d.demand,
+            cancel: d.cancel,
+            mode: AskMode::Automatic,
+        })
+        .collect();
+    let output = st.kind.produces().then(|| {
+        let seed = derive_seed(opts.seed, &st.name);
+        let dispatcher = match st.dispatcher {
+            DispatcherDef::Demand { shuffle } => DispatcherSpec::Demand {
+                max_demand: None,
+                shuffle_seed: shuffle.then_some(seed),
+            },
+            DispatcherDef::Broadcast => DispatcherSpec::Broadcast,
+            DispatcherDef::Partition { partitions, hash } => DispatcherSpec::Partition {
+                partitions,
+                hash: PartitionFn::new(move |e: &u64| hash.partition(*e, partitions)),
+            },
+        };
+        OutputConfig {
+            dispatcher,
+            buffer_size: st.buffer_size,
+            buffer_keep: st.buffer_keep,
+            demand_mode: st.demand_mode,
+            limit: (st.kind == StageKind::Producer)
+                .then_some(opts.events)
+                .flatten(),
+            forward_when_subscribed: st.demand_mode == DemandMode::Accumulate
+                && st.forward_at_ns.is_none(),
+            links: s
+                .outputs_of(id)
+                .map(|(l, d)| OutLinkConfig {
+                    link: l as LinkId,
+                    consumer: d.consumer as StageId,
+                    partition: d.partition,
+                    selector: d
+                        .selector
+                        .map(|sel| Selector::new(move |e: &u64| sel.accepts(*e))),
+                })
+                .collect(),
+        }
+    });
+    CoreConfig {
+        id: id as StageId,
+        logic,
+        inputs,
+        output,
+    }
+}
+
+fn range_logic(ids: RangeInclusive<u64>) -> Logic<u64, u64> {
+    let (mut next, last) = ids.into_inner();
+    let mut done = next > last;
+    Logic::Producer(Box::new(move |n: u64, emit: &mut Emit<u64>| {
+        if done {
+            emit.finish();
+            return;
+        }
+        let end = last.min(next.saturating_add(n - 1));
+        emit.extend(next..=end);
+        if end == last {
+            done = true;
+            emit.finish();
+        } else {
+            next = end + 1;
+        }
+    }))
+}
+
+fn counter_logic(start: u64) -> Logic<u64, u64> {
+    let mut next = start;
+    Logic::Producer(Box::new(move |n: u64, emit: &mut Emit<u64>| {
+        emit.extend(next..next.saturating_add(n));
+        next = next.saturating_add(n);
+    }))
+}
+
+fn push_logic(_n: u64, _emit: &mut Emit<u64>) {}
+
+fn pass_through(events: Chunk<'_, u64>, _from: SubRef, emit: &mut Emit<u64>) {
+    emit.extend(events);
+}
+
+fn discard(events: Chunk<'_, u64>, _ctx: &mut Ctx) {
+    drop(events);
+}

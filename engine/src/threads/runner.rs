@@ -1,0 +1,386 @@
+//! One stage thread: a thin driver around the stage's [`StageCore`].
+//!
+//! It takes messages from its mailbox, lets the core handle them one at a time, calls the
+//! stage's [`StageHook`] after each step, fires its timers and push arrivals when their
+//! wall-clock time comes, and carries the core's messages to the other stages' mailboxes.
+//! It decides nothing about demand, dispatch or accounting: that is the core's.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{guarded, Control, Mailbox, Shared, StageHook, StageProbe, StepInfo};
+use crate::core::{Effects, Input, StageCore, StageStats, Status};
+use crate::logic::Job;
+use crate::observe::NoObserver;
+use crate::protocol::{CancelReason, Downstream, LinkId, Outgoing, StageId, SubRef, Upstream};
+use crate::report::StageFigures;
+use crate::sync::{lock, thread, Ordering};
+
+/// What a stage's mailbox carries.
+pub(crate) enum Envelope<I> {
+    Up(Upstream),
+    Down(Downstream<I>),
+    JobDone(SubRef),
+    Shutdown,
+    Crash(CancelReason),
+}
+
+/// Sends upstream messages to a producer whatever its input type.
+pub(crate) trait UpPort: Send + Sync {
+    fn send_up(&self, m: Upstream) -> bool;
+    fn send_shutdown(&self) -> bool;
+}
+
+impl<I: Send> UpPort for Mailbox<Envelope<I>> {
+    fn send_up(&self, m: Upstream) -> bool {
+        self.send(Envelope::Up(m)).is_ok()
+    }
+
+    fn send_shutdown(&self) -> bool {
+        self.send(Envelope::Shutdown).is_ok()
+    }
+}
+
+/// A producer's way to one consumer: the link, the consumer's mailbox, and the link's
+/// dispatcher options (consumed when the core is built).
+pub(crate) type DownPort<O> = (
+    LinkId,
+    Arc<Mailbox<Envelope<O>>>,
+    crate::core::OutLinkConfig<O>,
+);
+
+/// A push producer's schedule of arrivals.
+pub(crate) type PushFn<O> = Box<dyn FnMut() -> Option<(Duration, Vec<O>)> + Send>;
+
+/// A consumer pool's job and how many may run at once.
+pub(crate) struct PoolSpec<I> {
+    pub job: Arc<dyn Job<I>>,
+    pub width: usize,
+}
+
+/// A running pool: workers are started as the number of jobs in progress grows.
+struct Pool<I> {
+    spec: PoolSpec<I>,
+    jobs: Arc<Mailbox<(SubRef, I)>>,
+    workers: Vec<thread::JoinHandle<()>>,
+    in_progress: usize,
+}
+
+/// Everything a runner is made of.
+pub(crate) struct Parts<I, O> {
+    pub name: String,
+    pub id: StageId,
+    pub core: StageCore<I, O>,
+    pub mailbox: Arc<Mailbox<Envelope<I>>>,
+    pub downs: Vec<(LinkId, Arc<Mailbox<Envelope<O>>>)>,
+    pub ups: Vec<(LinkId, Arc<dyn super::runner::UpPort>)>,
+    pub shared: Arc<Shared>,
+    pub probe: Arc<StageProbe>,
+    pub pool: Option<PoolSpec<I>>,
+    pub push: Option<PushFn<O>>,
+    pub timers: VecDeque<(Duration, Control)>,
+    pub hook: Option<Box<dyn StageHook>>,
+}
+
+pub(crate) struct Runner<I, O> {
+    p: Parts<I, O>,
+    pool: Option<Pool<I>>,
+    fx: Effects<I, O>,
+    next_arrival: Option<(Duration, Vec<O>)>,
+    busy_ns: u64,
+    local: VecDeque<Envelope<I>>,
+}
+
+/// What one input did, for the hook: events handled or emitted, batches received or
+/// `handle_demand` calls.
+fn work(s: &StageStats) -> (u64, u64, u64) {
+    (s.handled, s.emitted, s.batches_in + s.demand_calls)
+}
+
+impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
+    pub(crate) fn new(mut p: Parts<I, O>) -> Self {
+        let pool = p.pool.take().map(|spec| Pool {
+            spec,
+            jobs: Arc::new(Mailbox::new()),
+            workers: Vec::new(),
+            in_progress: 0,
+        });
+        Runner {
+            p,
+            pool,
+            fx: Effects::default(),
+            next_arrival: None,
+            busy_ns: 0,
+            local: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn run(mut self) -> StageFigures {
+        self.step(Input::Start);
+        self.next_push();
+        while !self.p.core.is_stopped() {
+            if self.fire_due() {
+                continue;
+            }
+            if self.local.is_empty() && !self.wait_for_mail() {
+                continue;
+            }
+            let Some(env) = self.local.pop_front() else {
+                continue;
+            };
+            self.p.mailbox.processed(1);
+            let input = match env {
+                Envelope::Up(m) => Input::Up(m),
+                Envelope::Down(m) => Input::Down(m),
+                Envelope::JobDone(sub) => {
+                    if let Some(pool) = self.pool.as_mut() {
+                        pool.in_progress = pool.in_progress.saturating_sub(1);
+                    }
+                    Input::JobDone { sub }
+                }
+                Envelope::Shutdown => Input::Shutdown,
+                Envelope::Crash(r) => Input::Crash(r),
+            };
+            self.step(input);
+        }
+        self.finish()
+    }
+
+    /// Fires the earliest timer or arrival whose time has come, if any (one per call, so
+    /// that a source whose arrivals outpace the stage cannot starve its mail or its
+    /// timers). Returns `true` if it fired one.
+    fn fire_due(&mut self) -> bool {
+        let now = self.p.shared.started.elapsed();
+        let timer_due = self.p.timers.front().is_some_and(|t| t.0 <= now);
+        let arrival_due = self.next_arrival.as_ref().is_some_and(|a| a.0 <= now);
+        let timer_first = match (self.p.timers.front(), self.next_arrival.as_ref()) {
+            (Some(t), Some(a)) => t.0 <= a.0,
+            _ => true,
+        };
+        if timer_due && (timer_first || !arrival_due) {
+            let Some((_, what)) = self.p.timers.pop_front() else {
+                return false;
+            };
+            let input = match what {
+                Control::Forward => Input::Forward,
+                Control::Crash(r) => Input::Crash(r),
+                Control::Shutdown => {
+                    self.next_arrival = None;
+                    self.p.push = None;
+                    Input::Shutdown
+                }
+            };
+            self.step(input);
+            return true;
+        }
+        if arrival_due {
+            if let Some((_, events)) = self.next_arrival.take() {
+                self.step(Input::Arrive(events));
+                self.next_push();
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Takes the next arrival from the push schedule; at its end, shuts the producer down
+    /// (unless it has already stopped taking arrivals).
+    fn next_push(&mut self) {
+        if !self.p.core.takes_arrivals() {
+            self.p.push = None;
+            return;
+        }
+        let Some(push) = self.p.push.as_mut() else {
+            return;
+        };
+        match guarded(push) {
+            Ok(Some(a)) => self.next_arrival = Some(a),
+            Ok(None) => {
+                self.p.push = None;
+                self.step(Input::Shutdown);
+            }
+            Err(msg) => {
+                self.p.push = None;
+                self.step(Input::Crash(CancelReason::error(format!(
+                    "panic in the push schedule: {msg}"
+                ))));
+            }
+        }
+    }
+
+    /// Waits for mail until the next timer or arrival is due. Returns `true` if mail came.
+    fn wait_for_mail(&mut self) -> bool {
+        let started = self.p.shared.started;
+        let deadline = [
+            self.next_arrival.as_ref().map(|a| a.0),
+            self.p.timers.front().map(|t| t.0),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|d| started + d);
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            // Something is already due: take what mail there is, do not wait.
+            self.p.mailbox.try_recv_all(&mut self.local)
+        } else {
+            self.p.mailbox.recv_all(&mut self.local, deadline)
+        }
+    }
+
+    /// The core handles one input; then the hook runs, and the messages leave.
+    fn step(&mut self, input: Input<I, O>) {
+        let t0 = Instant::now();
+        let (h0, e0, b0) = work(self.p.core.stats());
+        self.p.core.handle(input, &mut self.fx, &mut NoObserver);
+        if let Some(hook) = self.p.hook.as_mut() {
+            let (h1, e1, b1) = work(self.p.core.stats());
+            let events = (h1 - h0).max(e1 - e0);
+            let batches = b1 - b0;
+            if events > 0 || batches > 0 {
+                let info = StepInfo {
+                    events,
+                    batches,
+                    progress: h1.max(e1),
+                    at: t0.saturating_duration_since(self.p.shared.started),
+                };
+                let crash = match guarded(|| hook.after_step(&info)) {
+                    Ok(c) => c,
+                    Err(msg) => Some(CancelReason::error(format!("panic in a stage hook: {msg}"))),
+                };
+                if let Some(reason) = crash {
+                    if !self.p.core.is_stopped() {
+                        self.p
+                            .core
+                            .handle(Input::Crash(reason), &mut self.fx, &mut NoObserver);
+                    }
+                }
+            }
+        }
+        self.route();
+        self.busy_ns += t0.elapsed().as_nanos() as u64;
+        self.p.probe.publish(&self.p.core, self.busy_ns);
+    }
+
+    /// Carries the core's messages to their mailboxes and its jobs to the pool.
+    fn route(&mut self) {
+        for o in self.fx.out.drain(..) {
+            match o {
+                Outgoing::Up(m) => route_up(&self.p, m),
+                Outgoing::Down(m) => {
+                    let link = m.sub().link;
+                    let Ok(i) = self.p.downs.binary_search_by_key(&link, |(l, _)| *l) else {
+                        continue;
+                    };
+                    if let Err(Envelope::Down(Downstream::Events { batch, .. })) =
+                        self.p.downs[i].1.send(Envelope::Down(m))
+                    {
+                        self.p.shared.undeliverable[link as usize]
+                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        if let Some(pool) = self.pool.as_mut() {
+            for job in self.fx.jobs.drain(..) {
+                pool.in_progress += 1;
+                if pool.in_progress > pool.workers.len() && pool.workers.len() < pool.spec.width {
+                    let w = start_worker(
+                        &self.p.name,
+                        pool.workers.len(),
+                        &pool.jobs,
+                        &pool.spec.job,
+                        &self.p.mailbox,
+                    );
+                    pool.workers.extend(w);
+                }
+                let _ = pool.jobs.send(job);
+            }
+        }
+        self.fx.clear();
+    }
+
+    /// Stopped: refuses new mail, and lets the stopped core account for what is left
+    /// (events are counted lost, late subscriptions are answered with a cancel).
+    fn finish(mut self) -> StageFigures {
+        let exit = match self.p.core.status() {
+            Status::Stopped(r) => r.clone(),
+            _ => CancelReason::Normal,
+        };
+        *lock(&self.p.shared.exits[self.p.id as usize]) = Some(exit);
+        let rest = self.p.mailbox.close();
+        let local = std::mem::take(&mut self.local);
+        let n = (local.len() + rest.len()) as u64;
+        for env in local.into_iter().chain(rest) {
+            let input = match env {
+                Envelope::Up(m) => Input::Up(m),
+                Envelope::Down(m) => Input::Down(m),
+                _ => continue,
+            };
+            self.p.core.handle(input, &mut self.fx, &mut NoObserver);
+            self.route();
+        }
+        self.p.mailbox.processed(n);
+        if let Some(pool) = self.pool.take() {
+            pool.jobs.close();
+            for w in pool.workers {
+                let _ = w.join();
+            }
+        }
+        self.p.probe.publish(&self.p.core, self.busy_ns);
+        let mut f = StageFigures::capture(&self.p.name, &self.p.core);
+        f.mailbox_peak = self.p.mailbox.peak();
+        f.busy_ns = self.busy_ns;
+        f
+    }
+}
+
+fn route_up<I: Send + 'static, O: Clone + Send + 'static>(p: &Parts<I, O>, m: Upstream) {
+    let link = m.sub().link;
+    let producer = p.shared.links[link as usize].0;
+    if producer == p.id {
+        // A refund the producer sends itself.
+        let _ = p.mailbox.send(Envelope::Up(m));
+        return;
+    }
+    let Some((_, port)) = p.ups.iter().find(|(l, _)| *l == link) else {
+        return;
+    };
+    let subscribe = match &m {
+        Upstream::Subscribe { sub } => Some(*sub),
+        _ => None,
+    };
+    if !port.send_up(m) {
+        if let Some(sub) = subscribe {
+            // Subscribing to a stage that is gone: answer like a monitor.
+            let reason = p.shared.exit_of(producer);
+            let _ = p
+                .mailbox
+                .send(Envelope::Down(Downstream::Cancel { sub, reason }));
+        }
+    }
+}
+
+fn start_worker<I: Send + 'static>(
+    name: &str,
+    w: usize,
+    jobs: &Arc<Mailbox<(SubRef, I)>>,
+    job: &Arc<dyn Job<I>>,
+    back: &Arc<Mailbox<Envelope<I>>>,
+) -> Option<thread::JoinHandle<()>> {
+    let jobs = Arc::clone(jobs);
+    let job = Arc::clone(job);
+    let back = Arc::clone(back);
+    thread::Builder::new()
+        .name(format!("{name}-worker-{w}"))
+        .spawn(move || {
+            while let Some((sub, e)) = jobs.recv_one() {
+                let msg = match guarded(|| job.run_from(sub, e)) {
+                    Ok(()) => Envelope::JobDone(sub),
+                    Err(_) => Envelope::Crash(CancelReason::error("panic in a pool job")),
+                };
+                let _ = back.send(msg);
+            }
+        })
+        .ok()
+}
