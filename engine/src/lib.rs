@@ -16,6 +16,8 @@ pub mod buffer;
 pub mod core;
 pub mod demand;
 pub mod dispatcher;
+#[cfg(feature = "scenario")]
+pub mod fifo;
 pub mod hash;
 pub mod logic;
 pub mod observe;

@@ -1,5 +1,7 @@
-//! Stage-core tests: SEMANTICS.md's rules and worked examples, on cores wired together by
-//! a tiny FIFO message loop (no threads, no clock).
+//! Stage-core tests: SEMANTICS.md's rules, on cores wired together by a tiny FIFO message
+//! loop (no threads, no clock), looking at intermediate states. The worked examples
+//! themselves are data (`engine/testdata/semantics/`), run on every driver by the
+//! workspace test `tests/corpus.rs`.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -342,25 +344,6 @@ fn arrive(net: &mut Net, stage: StageId, events: impl IntoIterator<Item = u64>) 
 // ---- the ask algorithm --------------------------------------------------------------
 
 #[test]
-fn demand_reasks_when_pending_reaches_min() {
-    // max 10, min 5, a producer of 1..=100: asks 10, then twenty asks of 5; chunks of 5.
-    let mut b = NetBuilder::new();
-    let p = b.producer(range(1, 100), output(DispatcherSpec::default()));
-    let c = b.consumer(sink());
-    let l = b.link(p, c, demand(10, 5));
-    let mut net = b.build();
-    net.run();
-    let asks = net.asks(l);
-    assert_eq!(asks[0], 10);
-    assert_eq!(&asks[1..], &[5; 20]);
-    let chunks = net.chunks(c);
-    assert!(chunks.iter().all(|ch| ch.len() == 5), "{chunks:?}");
-    assert_eq!(chunks.concat(), (1..=100).collect::<Vec<_>>());
-    assert!(net.cores.iter().all(StageCore::is_stopped));
-    net.assert_balanced();
-}
-
-#[test]
 fn demand_no_ask_until_pending_at_most_min() {
     // max 1000, min 750, batches of 100: no ask after the 1st and 2nd batch; after the
     // 3rd, pending is 700 and the ask is 300.
@@ -375,23 +358,6 @@ fn demand_no_ask_until_pending_at_most_min() {
         let expect: &[u64] = if i < 2 { &[1000] } else { &[1000, 300] };
         assert_eq!(net.asks(l), expect, "after batch {}", i + 1);
     }
-}
-
-#[test]
-fn demand_chunks_cut_from_each_batch_start() {
-    // max 100, min 20, batches of 100 then 80: chunk 80 → ask 80; chunk 20 → none;
-    // chunk 80 → ask 100.
-    let mut b = NetBuilder::new();
-    let p = b.producer(push_only(), output(DispatcherSpec::default()));
-    let c = b.consumer(sink());
-    let l = b.link(p, c, demand(100, 20));
-    let mut net = b.build();
-    net.run();
-    arrive(&mut net, p, 0..100);
-    arrive(&mut net, p, 100..180);
-    let lens: Vec<usize> = net.chunks(c).iter().map(Vec::len).collect();
-    assert_eq!(lens, [80, 20, 80]);
-    assert_eq!(net.asks(l), [100, 80, 100]);
 }
 
 #[test]
@@ -434,16 +400,6 @@ fn three_consumers(maxes: [u64; 3]) -> (Net, StageId, [LinkId; 3]) {
 }
 
 #[test]
-fn demand_dispatcher_sends_batch_to_biggest_demand() {
-    // Three consumers that each asked 10, events [1,2,3,4] → all four go to the first.
-    let (mut net, p, links) = three_consumers([10, 10, 10]);
-    arrive(&mut net, p, [1, 2, 3, 4]);
-    assert_eq!(net.batches(links[0]), [vec![1, 2, 3, 4]]);
-    assert!(net.batches(links[1]).is_empty());
-    assert!(net.batches(links[2]).is_empty());
-}
-
-#[test]
 fn demand_dispatcher_equal_demands_in_ask_order_rest_buffered() {
     // Asks of 1,1,1 → [1], [2], [3] and 4 is buffered (until the first re-asks).
     let (mut net, p, links) = three_consumers([1, 1, 1]);
@@ -468,30 +424,6 @@ fn demand_dispatcher_largest_first_then_next() {
 }
 
 // ---- partition and broadcast on a producer core -------------------------------------
-
-#[test]
-fn partition_routes_rem3_example() {
-    // hash e % 3, each partition asking 10: events 1..=6 → p0 [3,6], p1 [1,4], p2 [2,5].
-    let mut b = NetBuilder::new();
-    let p = b.producer(
-        push_only(),
-        output(DispatcherSpec::Partition {
-            partitions: 3,
-            hash: PartitionFn::new(|e: &u64| Some((e % 3) as u32)),
-        }),
-    );
-    let mut links = Vec::new();
-    for part in 0..3 {
-        let c = b.consumer(sink());
-        links.push(b.link_with(p, c, demand(10, 5), CancelMode::Permanent, Some(part), None));
-    }
-    let mut net = b.build();
-    net.run();
-    arrive(&mut net, p, 1..=6);
-    assert_eq!(net.batches(links[0]), [vec![3, 6]]);
-    assert_eq!(net.batches(links[1]), [vec![1, 4]]);
-    assert_eq!(net.batches(links[2]), [vec![2, 5]]);
-}
 
 #[test]
 fn partition_taken_twice_rejects_only_that_subscription() {
