@@ -224,6 +224,46 @@ fn sim_trace_file_is_json_lines_with_the_documented_kinds() {
     assert_eq!(v["balanced"], true);
 }
 
+/// Regression (one plan): only the simulator used to refuse a never-ending source.
+#[test]
+fn unbounded_source_without_bound_is_bad_input_on_threads_too() {
+    let p = tmp_file(
+        "counter-threads.toml",
+        b"[[stage]]\nname = \"p\"\nkind = \"producer\"\nsource = { counter = 0 }\n\n[[stage]]\nname = \"c\"\nkind = \"consumer\"\n\n[[subscription]]\nproducer = \"p\"\nconsumer = \"c\"\n",
+    );
+    let path = p.to_str().expect("utf-8");
+    let out = flowbench(&["run", path, "--runtime", "threads"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unbounded source (counter)"), "{err}");
+    let out = flowbench(&["run", path, "--runtime", "threads", "--events", "1000"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What threads does not model is said once, on stderr, and the run goes on.
+#[test]
+fn threads_names_each_thing_it_does_not_model_once() {
+    let p = tmp_file(
+        "limits.toml",
+        b"cores = 1\n[[stage]]\nname = \"p\"\nkind = \"producer\"\nsource = { range = [1, 1000] }\n\n[[stage]]\nname = \"c\"\nkind = \"consumer\"\n\n[[stage.fault]]\ncrash_after_events = 100\nrestart_after_us = 10\n\n[[stage.fault]]\ncrash_after_events = 300\nrestart_after_us = 10\n\n[[subscription]]\nproducer = \"p\"\nconsumer = \"c\"\nmax_demand = 10\nlatency = { dist = \"fixed\", ns = 1000 }\n",
+    );
+    let out = flowbench(&["run", p.to_str().expect("utf-8"), "--runtime", "threads"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let notes: Vec<&str> = err.lines().filter(|l| l.starts_with("note: ")).collect();
+    assert_eq!(notes.len(), 3, "{err}");
+    assert_eq!(notes.iter().filter(|l| l.contains("restart")).count(), 1);
+    assert!(notes.iter().any(|l| l.contains("`p` -> `c`")), "{err}");
+    assert!(notes.iter().any(|l| l.contains("cores = 1")), "{err}");
+    // On the simulator all three are modelled: nothing to say.
+    let out = flowbench(&["run", p.to_str().expect("utf-8")]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("note: "));
+}
+
 #[test]
 fn unbounded_source_without_bound_is_bad_input_on_sim() {
     let p = tmp_file(

@@ -1,7 +1,7 @@
 //! The reference driver: a scenario's stage cores wired through one FIFO message queue,
 //! with no clock and no threads.
 //!
-//! It is the simplest runtime that obeys the [plan](crate::plan): every message goes to
+//! It is the simplest runtime that obeys the [plan](mod@crate::plan): every message goes to
 //! the back of one queue and is handled in turn; pool jobs finish in the order they
 //! started; service times take no time. Timed things — push arrivals, `forward_at_us`,
 //! `crash_at_us` — happen in time order, each once the queue has settled, so their times

@@ -729,94 +729,139 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         fx: &mut Effects<I, O>,
         obs: &mut dyn Observer<I, O>,
     ) -> Result<(), CancelReason> {
-        let Some(out) = self.out.as_mut() else {
-            return Ok(());
-        };
         let sub = msg.sub();
-        let Some(idx) = out.links.iter().position(|l| l.cfg.link == sub.link) else {
+        let Some(idx) = self
+            .out
+            .as_ref()
+            .and_then(|out| out.links.iter().position(|l| l.cfg.link == sub.link))
+        else {
             return Ok(());
         };
         match msg {
             Upstream::Subscribe { sub } => {
-                let link = &mut out.links[idx];
-                if link.state == LinkState::Live && link.gen == sub.gen {
-                    return Ok(());
-                }
-                if link.state == LinkState::Live {
-                    // A resubscription replaces the old incarnation.
-                    let old = SubRef {
-                        link: sub.link,
-                        gen: link.gen,
-                    };
-                    let mut sink = Sink::new(&mut fx.out, obs);
-                    out.counter += out.dispatcher.cancel(old, &mut sink);
-                    absorb(&mut self.stats, &sink);
-                }
-                let link = &mut out.links[idx];
-                link.gen = sub.gen;
-                match out.dispatcher.subscribe(
-                    sub,
-                    link.cfg.consumer,
-                    link.cfg.partition,
-                    link.cfg.selector.clone(),
-                ) {
-                    Ok(up) => {
-                        link.state = LinkState::Live;
-                        out.counter += up + std::mem::take(&mut out.owed);
-                    }
-                    Err(rejection) => {
-                        link.state = LinkState::Ended;
-                        self.stats.rejected += 1;
-                        fx.out.push(Outgoing::Down(Downstream::Cancel {
-                            sub,
-                            reason: CancelReason::Rejected(rejection),
-                        }));
-                    }
-                }
-                if out.held.is_some()
-                    && out.forward_when_subscribed
-                    && out.links.iter().all(|l| l.state != LinkState::Idle)
-                {
+                if self.accept_subscription(idx, sub, fx, obs) {
                     self.pump(fx, obs)?;
                     return self.forward(fx, obs);
                 }
             }
-            Upstream::Ask { sub, n } | Upstream::Refund { sub, n } => {
-                let link = &out.links[idx];
-                if link.state != LinkState::Live || link.gen != sub.gen {
-                    return Ok(());
-                }
-                if matches!(msg, Upstream::Ask { .. }) {
-                    self.stats.asks_received += 1;
-                }
-                if let Some(held) = out.held.as_mut() {
-                    held.push_back((sub, n));
-                    return Ok(());
-                }
-                let mut sink = Sink::new(&mut fx.out, obs);
-                out.counter += out.dispatcher.ask(sub, n, &mut sink);
-                absorb(&mut self.stats, &sink);
-            }
+            Upstream::Ask { sub, n } => self.take_demand(idx, sub, n, true, fx, obs),
+            Upstream::Refund { sub, n } => self.take_demand(idx, sub, n, false, fx, obs),
             Upstream::Resupply { n, .. } => {
                 if self.logic.kind() == StageKind::Producer {
-                    out.counter += n;
+                    if let Some(out) = self.out.as_mut() {
+                        out.counter += n;
+                    }
                 }
             }
-            Upstream::Cancel { sub, .. } => {
-                let link = &mut out.links[idx];
-                if link.gen != sub.gen || link.state == LinkState::Ended {
-                    return Ok(());
-                }
-                let was_live = link.state == LinkState::Live;
-                link.state = LinkState::Ended;
-                if was_live {
-                    let mut sink = Sink::new(&mut fx.out, obs);
-                    out.counter += out.dispatcher.cancel(sub, &mut sink);
-                    absorb(&mut self.stats, &sink);
-                }
-            }
+            Upstream::Cancel { sub, .. } => self.end_subscription(idx, sub, fx, obs),
         }
         self.pump(fx, obs)
+    }
+
+    /// A subscription on output link `idx` (new, or replacing an earlier incarnation).
+    /// Returns `true` when it was the last one an accumulating producer waited for.
+    fn accept_subscription(
+        &mut self,
+        idx: usize,
+        sub: SubRef,
+        fx: &mut Effects<I, O>,
+        obs: &mut dyn Observer<I, O>,
+    ) -> bool {
+        let Some(out) = self.out.as_mut() else {
+            return false;
+        };
+        let link = &mut out.links[idx];
+        if link.state == LinkState::Live && link.gen == sub.gen {
+            return false;
+        }
+        if link.state == LinkState::Live {
+            // A resubscription replaces the old incarnation.
+            let old = SubRef {
+                link: sub.link,
+                gen: link.gen,
+            };
+            let mut sink = Sink::new(&mut fx.out, obs);
+            out.counter += out.dispatcher.cancel(old, &mut sink);
+            absorb(&mut self.stats, &sink);
+        }
+        let link = &mut out.links[idx];
+        link.gen = sub.gen;
+        match out.dispatcher.subscribe(
+            sub,
+            link.cfg.consumer,
+            link.cfg.partition,
+            link.cfg.selector.clone(),
+        ) {
+            Ok(up) => {
+                link.state = LinkState::Live;
+                out.counter += up + std::mem::take(&mut out.owed);
+            }
+            Err(rejection) => {
+                link.state = LinkState::Ended;
+                self.stats.rejected += 1;
+                fx.out.push(Outgoing::Down(Downstream::Cancel {
+                    sub,
+                    reason: CancelReason::Rejected(rejection),
+                }));
+            }
+        }
+        out.held.is_some()
+            && out.forward_when_subscribed
+            && out.links.iter().all(|l| l.state != LinkState::Idle)
+    }
+
+    /// An ask (or a broadcast selector's refund) on output link `idx`: held while
+    /// accumulating, else given to the dispatcher.
+    fn take_demand(
+        &mut self,
+        idx: usize,
+        sub: SubRef,
+        n: u64,
+        ask: bool,
+        fx: &mut Effects<I, O>,
+        obs: &mut dyn Observer<I, O>,
+    ) {
+        let Some(out) = self.out.as_mut() else {
+            return;
+        };
+        let link = &out.links[idx];
+        if link.state != LinkState::Live || link.gen != sub.gen {
+            return;
+        }
+        if ask {
+            self.stats.asks_received += 1;
+        }
+        if let Some(held) = out.held.as_mut() {
+            held.push_back((sub, n));
+            return;
+        }
+        let mut sink = Sink::new(&mut fx.out, obs);
+        out.counter += out.dispatcher.ask(sub, n, &mut sink);
+        absorb(&mut self.stats, &sink);
+    }
+
+    /// A consumer cancelled the subscription on output link `idx`.
+    fn end_subscription(
+        &mut self,
+        idx: usize,
+        sub: SubRef,
+        fx: &mut Effects<I, O>,
+        obs: &mut dyn Observer<I, O>,
+    ) {
+        let Some(out) = self.out.as_mut() else {
+            return;
+        };
+        let link = &mut out.links[idx];
+        if link.gen != sub.gen || link.state == LinkState::Ended {
+            return;
+        }
+        let was_live = link.state == LinkState::Live;
+        link.state = LinkState::Ended;
+        if was_live {
+            let mut sink = Sink::new(&mut fx.out, obs);
+            out.counter += out.dispatcher.cancel(sub, &mut sink);
+            absorb(&mut self.stats, &sink);
+        }
     }
 
     fn forward(

@@ -12,7 +12,7 @@
 //! forward, crash a stage or shut it down at a wall-clock time, and a [`StageHook`] called
 //! after every step (to emulate a service time, or to crash the stage). Running a scenario
 //! file on threads ([`scenario`], with the `scenario` feature) is an adapter that builds a
-//! topology from the [plan](crate::plan) with these.
+//! topology from the [plan](mod@crate::plan) with these.
 //!
 //! A [`Stage`] handle belongs to the topology that made it: passing it to another
 //! topology is an error ([`RunError::ForeignStage`]), never a panic. A stage thread that

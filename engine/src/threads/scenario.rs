@@ -1,4 +1,4 @@
-//! Running a scenario file on threads: an adapter from the [plan](crate::plan) to a typed
+//! Running a scenario file on threads: an adapter from the [plan](mod@crate::plan) to a typed
 //! [`Topology`].
 //!
 //! Every stage becomes a `u64` stage built with the typed API and ordinary closures: the
