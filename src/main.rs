@@ -3,8 +3,11 @@
 //! The binary only parses arguments, wires the library crates together and maps
 //! outcomes to exit codes: 0 ok, 1 the run failed or did not balance, 2 bad input.
 
+mod duration;
+mod trace_file;
+
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,6 +15,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use flowbench_engine::scenario::{self, model::Scenario, ScenarioError};
 use flowbench_engine::threads::scenario::{self as threads, ScenarioRunOptions};
+use serde_json::json;
 
 /// Simulate, benchmark and tune demand-driven stage pipelines (GenStage/Flow semantics).
 #[derive(Parser, Debug)]
@@ -48,11 +52,11 @@ struct RunArgs {
     /// Root seed of the run (default: the scenario's `seed`, else 0).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Stop after this much time (virtual on sim, wall-clock on threads), e.g. 10ms, 2s.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    /// Stop after this much time (virtual on sim, wall-clock on threads), e.g. 10ms, 1.5s.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     until: Option<Duration>,
     /// Sampling period of the sim's time series, e.g. 1ms.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1ms")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, default_value = "1ms")]
     sample: Duration,
     /// Write the sim's trace as JSON lines to FILE.
     #[arg(long, value_name = "FILE")]
@@ -70,34 +74,48 @@ enum Runtime {
     Threads,
 }
 
-/// Parses `250ns`, `10us`, `5ms`, `2s` (a bare number means milliseconds).
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (examples: 250ns, 10us, 5ms, 2s)"))?;
-    let mul = match unit {
-        "ns" => 1,
-        "us" | "µs" => 1_000,
-        "" | "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}` in `{s}`: use ns, us, ms or s"
-            ))
-        }
-    };
-    n.checked_mul(mul)
-        .map(Duration::from_nanos)
-        .ok_or_else(|| format!("duration `{s}` is too large"))
+/// Text for a terminal: control characters (but line breaks) from names in the scenario
+/// are shown escaped, so a name cannot move the cursor or recolour the screen.
+fn terminal_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
-/// A failure, with the exit code it maps to.
+/// Prints a message on stderr, made safe for the terminal.
+macro_rules! say {
+    ($($arg:tt)*) => { eprintln!("{}", terminal_safe(&format!($($arg)*))) };
+}
+/// How a command failed, which decides the exit code and the JSON `kind`.
 enum Failure {
+    /// Exit 2: the input (file, flags, options) cannot be run.
     BadInput(anyhow::Error),
-    RunFailed(anyhow::Error),
+    /// Already reported on stdout and stderr; exit with this code.
+    Reported(u8),
+    /// Exit 1: the run started and failed; `replay` repeats it.
+    RunFailed {
+        kind: &'static str,
+        error: anyhow::Error,
+        replay: Option<String>,
+        summary: Option<serde_json::Value>,
+    },
+}
+
+impl Failure {
+    fn run(kind: &'static str, error: anyhow::Error) -> Self {
+        Failure::RunFailed {
+            kind,
+            error,
+            replay: None,
+            summary: None,
+        }
+    }
 }
 
 impl From<ScenarioError> for Failure {
@@ -106,7 +124,7 @@ impl From<ScenarioError> for Failure {
     }
 }
 
-fn load(path: Option<&std::path::Path>) -> Result<(Scenario, String), Failure> {
+fn load(path: Option<&Path>) -> Result<(Scenario, String), Failure> {
     match path {
         Some(p) => Ok((scenario::load(p)?, p.display().to_string())),
         None => Ok((
@@ -114,6 +132,21 @@ fn load(path: Option<&std::path::Path>) -> Result<(Scenario, String), Failure> {
             scenario::DEFAULT_SCENARIO_FILE.to_string(),
         )),
     }
+}
+
+/// The command that repeats a run exactly: every option that shaped it.
+fn replay_line(file: &str, args: &RunArgs, seed: u64) -> String {
+    let mut line = format!("replay: flowbench run {file} --runtime sim --seed {seed}");
+    if let Some(n) = args.events {
+        line += &format!(" --events {n}");
+    }
+    if let Some(t) = args.until {
+        line += &format!(" --until {}", duration::format(t));
+    }
+    if args.sample != Duration::from_millis(1) {
+        line += &format!(" --sample {}", duration::format(args.sample));
+    }
+    line
 }
 
 fn run(args: &RunArgs) -> Result<bool, Failure> {
@@ -134,18 +167,18 @@ fn run(args: &RunArgs) -> Result<bool, Failure> {
             };
             let run = threads::run_scenario(&scenario, &opts).map_err(|e| match e {
                 threads::ScenarioRunError::Plan(_) => Failure::BadInput(anyhow::Error::new(e)),
-                _ => Failure::RunFailed(anyhow::Error::new(e)),
+                _ => Failure::run("run_failed", anyhow::Error::new(e)),
             })?;
             for l in &run.limitations {
-                eprintln!("note: {l}");
+                say!("note: {l}");
             }
             let summary = run.outcome.summary(&scenario.name);
-            print_summary(&summary, args.json, || summary.table())?;
+            print_summary(&summary, summary.balanced, args.json, || summary.table())?;
             for e in &summary.errors {
-                eprintln!("error: {e}");
+                say!("error: {e}");
             }
             if !summary.balanced {
-                eprintln!("error: the run did not balance; scenario {file}");
+                say!("error: the run did not balance; scenario {file}");
             }
             Ok(summary.balanced)
         }
@@ -162,65 +195,111 @@ fn run_sim(args: &RunArgs, scenario: &Scenario, file: &str, seed: u64) -> Result
             .map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64),
         sample_ns: (args.sample.as_nanos().min(u128::from(u64::MAX)) as u64).max(1),
     };
-    let replay = format!("replay: flowbench run {file} --runtime sim --seed {seed}");
-    let mut trace_file = match &args.trace {
-        Some(p) => Some(std::io::BufWriter::new(
-            std::fs::File::create(p)
-                .with_context(|| format!("cannot create trace file {}", p.display()))
+    let replay = replay_line(file, args, seed);
+    let mut trace = match &args.trace {
+        Some(p) => Some(
+            trace_file::TraceFile::create(p, args.scenario.as_deref())
                 .map_err(Failure::BadInput)?,
-        )),
+        ),
         None => None,
     };
     let result = flowbench_sim::run(
         scenario,
         &opts,
-        trace_file.as_mut().map(|w| w as &mut dyn std::io::Write),
+        trace
+            .as_mut()
+            .map(|t| t.writer() as &mut dyn std::io::Write),
     );
-    if let Some(mut w) = trace_file {
-        w.flush()
-            .context("cannot write the trace file")
-            .map_err(Failure::RunFailed)?;
-    }
-    let outcome = result.map_err(|e| {
-        if e.is_unbounded() {
-            // The scenario needs a bound the command line did not give: bad input.
-            return Failure::BadInput(anyhow::Error::new(e));
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) if e.is_unbounded() => {
+            // The scenario needs a bound the command line did not give: bad input, and
+            // no trace was written (an earlier one is left as it was).
+            return Err(Failure::BadInput(anyhow::Error::new(e)));
         }
-        eprintln!("{replay}");
-        Failure::RunFailed(anyhow::Error::new(e))
-    })?;
+        Err(e) => {
+            let trace_failed = e.is_trace_write();
+            let summary = e
+                .outcome()
+                .and_then(|o| serde_json::to_value(o.summary()).ok());
+            if !trace_failed {
+                if let Some(t) = trace.take() {
+                    t.commit().map_err(Failure::BadInput)?;
+                }
+            }
+            return Err(Failure::RunFailed {
+                kind: if e.deadlock().is_some() {
+                    "deadlock"
+                } else if trace_failed {
+                    "trace_write"
+                } else {
+                    "run_failed"
+                },
+                error: anyhow::Error::new(e),
+                replay: Some(replay),
+                summary,
+            });
+        }
+    };
+    if let Some(t) = trace.take() {
+        t.commit().map_err(|e| Failure::run("trace_write", e))?;
+    }
     let summary = outcome.summary();
-    print_summary(&summary, args.json, || outcome.table())?;
+    print_summary(&summary, summary.base.balanced, args.json, || {
+        outcome.table()
+    })?;
     if !summary.base.balanced {
-        eprintln!("error: the run did not balance");
-        eprintln!("{replay}");
+        say!("error: the run did not balance");
+        say!("{replay}");
     }
     Ok(summary.base.balanced)
 }
 
+/// Prints the summary: JSON (with `ok`) or the table.
 fn print_summary<S: serde::Serialize>(
     summary: &S,
+    ok: bool,
     json: bool,
     table: impl FnOnce() -> String,
 ) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
     let text = if json {
-        serde_json::to_string(summary)
+        let mut v = serde_json::to_value(summary)
             .context("cannot encode the summary")
-            .map_err(Failure::RunFailed)?
-            + "\n"
+            .map_err(|e| Failure::run("run_failed", e))?;
+        if let Some(map) = v.as_object_mut() {
+            map.insert("ok".to_string(), json!(ok));
+        }
+        v.to_string() + "\n"
     } else {
-        table()
+        terminal_safe(&table())
     };
     // A closed pipe (e.g. `| head`) is not an error of the run.
-    let _ = out.write_all(text.as_bytes());
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(())
 }
 
-fn check(path: &std::path::Path, json: bool) -> Result<bool, Failure> {
-    let s = scenario::load(path)?;
+fn check(path: &Path, json: bool) -> Result<bool, Failure> {
+    let s = match scenario::load(path) {
+        Ok(s) => s,
+        Err(e) if json => {
+            let v = json!({
+                "file": path.display().to_string(),
+                "valid": false,
+                "error": {
+                    "line": e.line(),
+                    "column": e.column(),
+                    "field": e.field(),
+                    "message": e.message(),
+                },
+            });
+            println!("{v}");
+            say!("error: {e}");
+            return Err(Failure::Reported(2));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if json {
-        let v = serde_json::json!({
+        let v = json!({
             "scenario": s.name,
             "file": path.display().to_string(),
             "valid": true,
@@ -241,19 +320,45 @@ fn check(path: &std::path::Path, json: bool) -> Result<bool, Failure> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Run(args) => run(args),
-        Command::Check { scenario, json } => check(scenario, *json),
+    let (result, json) = match &cli.command {
+        Command::Run(args) => (run(args), args.json),
+        Command::Check { scenario, json } => (check(scenario, *json), false),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        Err(Failure::Reported(code)) => ExitCode::from(code),
         Err(Failure::BadInput(e)) => {
-            eprintln!("error: {e:#}");
+            say!("error: {e:#}");
+            if json {
+                println!(
+                    "{}",
+                    json!({"ok": false, "error": {"kind": "bad_input", "message": format!("{e:#}")}})
+                );
+            }
             ExitCode::from(2)
         }
-        Err(Failure::RunFailed(e)) => {
-            eprintln!("error: {e:#}");
+        Err(Failure::RunFailed {
+            kind,
+            error,
+            replay,
+            summary,
+        }) => {
+            say!("error: {error:#}");
+            if let Some(r) = &replay {
+                say!("{r}");
+            }
+            if json {
+                let mut err = json!({"kind": kind, "message": format!("{error:#}")});
+                if let Some(r) = &replay {
+                    err["replay"] = json!(r.trim_start_matches("replay: "));
+                }
+                let mut v = json!({"ok": false, "error": err});
+                if let Some(s) = summary {
+                    v["summary"] = s;
+                }
+                println!("{v}");
+            }
             ExitCode::from(1)
         }
     }

@@ -143,7 +143,8 @@ impl fmt::Display for SimError {
                  (`--events N`) or a time limit (`--until T`) so the simulation can end"
             ),
             ErrorKind::Invalid(what) => f.write_str(what),
-            ErrorKind::Trace(e) => write!(f, "cannot write the trace: {e}"),
+            // The cause is the source: `{:#}` prints it once.
+            ErrorKind::Trace(_) => f.write_str("cannot write the trace"),
         }
     }
 }

@@ -238,6 +238,8 @@ consumer = "c"
     );
     let err = run(&s, &seeded(4), Some(&mut Broken)).expect_err("the writer fails");
     assert!(err.is_trace_write());
-    assert!(err.to_string().contains("disk full"), "{err}");
+    assert_eq!(err.to_string(), "cannot write the trace");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(cause.is_some_and(|c| c.contains("disk full")));
     assert_eq!(err.seed(), 4);
 }

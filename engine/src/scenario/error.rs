@@ -67,6 +67,21 @@ impl ScenarioError {
         }
     }
 
+    /// A file over the size cap: reported at line 1, column 1.
+    pub(super) fn too_large(file: &str, cap: u64) -> Self {
+        ScenarioError {
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            field: "(file)".to_owned(),
+            message: format!(
+                "the scenario file is larger than {} MiB; a scenario is a few kilobytes of TOML \
+                 (is this the right file?)",
+                cap >> 20
+            ),
+        }
+    }
+
     /// A file that is not UTF-8: reported at its first invalid byte.
     pub(super) fn not_utf8(file: &str, bytes: &[u8], err: std::str::Utf8Error) -> Self {
         let valid = err.valid_up_to();

@@ -88,6 +88,9 @@ pub fn parse_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
     validate::scenario(raw, file).map_err(|issue| issue.into_error(file, text))
 }
 
+/// The largest scenario file [`load`] reads: 64 MiB.
+pub const MAX_SCENARIO_BYTES: u64 = 64 << 20;
+
 /// Reads and checks the scenario file at `path`. A file that cannot be read, or is not
 /// UTF-8, is a [`ScenarioError`] too (the latter at its first invalid byte).
 ///
@@ -97,8 +100,18 @@ pub fn parse_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
 /// assert_eq!(err.field(), "(file)");
 /// ```
 pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    use std::io::Read as _;
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|err| ScenarioError::io(&file, &err))?;
+    let f = std::fs::File::open(path).map_err(|err| ScenarioError::io(&file, &err))?;
+    // Read one byte past the cap, so a larger file (or an endless one such as
+    // `/dev/zero`) is refused without being read whole.
+    let mut bytes = Vec::new();
+    f.take(MAX_SCENARIO_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| ScenarioError::io(&file, &err))?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(ScenarioError::too_large(&file, MAX_SCENARIO_BYTES));
+    }
     let text =
         std::str::from_utf8(&bytes).map_err(|err| ScenarioError::not_utf8(&file, &bytes, err))?;
     parse_str(text, &file)
