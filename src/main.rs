@@ -134,6 +134,21 @@ fn load(path: Option<&Path>) -> Result<(Scenario, String), Failure> {
     }
 }
 
+/// A scenario's stages run built-in code (sources, pass-throughs, sinks) that never
+/// panics; if one did, that is a bug of flowbench, and the run fails whatever its figures.
+fn builtin_panics(stages: &[flowbench_engine::report::StageFigures]) -> Vec<String> {
+    stages
+        .iter()
+        .filter(|s| s.stats.panics > 0)
+        .map(|s| {
+            format!(
+                "stage `{}` panicked in built-in code ({}): a bug in flowbench, please report it with the scenario",
+                s.name, s.exit
+            )
+        })
+        .collect()
+}
+
 /// The command that repeats a run exactly: every option that shaped it.
 fn replay_line(file: &str, args: &RunArgs, seed: u64) -> String {
     let mut line = format!("replay: flowbench run {file} --runtime sim --seed {seed}");
@@ -172,7 +187,8 @@ fn run(args: &RunArgs) -> Result<bool, Failure> {
             for l in &run.limitations {
                 say!("note: {l}");
             }
-            let summary = run.outcome.summary(&scenario.name);
+            let mut summary = run.outcome.summary(&scenario.name);
+            summary.fail(&builtin_panics(&run.outcome.stages));
             print_summary(&summary, summary.balanced, args.json, || summary.table())?;
             for e in &summary.errors {
                 say!("error: {e}");
@@ -212,7 +228,7 @@ fn run_sim(args: &RunArgs, scenario: &Scenario, file: &str, seed: u64) -> Result
     );
     let outcome = match result {
         Ok(outcome) => outcome,
-        Err(e) if e.is_unbounded() => {
+        Err(e) if e.is_bad_input() => {
             // The scenario needs a bound the command line did not give: bad input, and
             // no trace was written (an earlier one is left as it was).
             return Err(Failure::BadInput(anyhow::Error::new(e)));
@@ -244,7 +260,11 @@ fn run_sim(args: &RunArgs, scenario: &Scenario, file: &str, seed: u64) -> Result
     if let Some(t) = trace.take() {
         t.commit().map_err(|e| Failure::run("trace_write", e))?;
     }
-    let summary = outcome.summary();
+    let mut summary = outcome.summary();
+    summary.base.fail(&builtin_panics(outcome.stages()));
+    for e in &summary.base.errors {
+        say!("error: {e}");
+    }
     print_summary(&summary, summary.base.balanced, args.json, || {
         outcome.table()
     })?;

@@ -46,9 +46,9 @@ pub struct SimError {
 #[derive(Debug)]
 enum ErrorKind {
     Deadlock(Box<(DeadlockReport, SimOutcome)>),
-    Unbounded { stage: String, source: &'static str },
-    Invalid(String),
+    Plan(flowbench_engine::plan::PlanError),
     Trace(io::Error),
+    TimeOverflow { stage: String, t_ns: u64 },
 }
 
 impl SimError {
@@ -60,27 +60,19 @@ impl SimError {
     }
 
     pub(crate) fn plan(seed: u64, e: flowbench_engine::plan::PlanError) -> Self {
-        use flowbench_engine::plan::PlanError;
-        match e {
-            PlanError::Unbounded { stage, source } => Self::unbounded(seed, &stage, source),
-            other => Self::invalid(seed, other.to_string()),
+        SimError {
+            seed,
+            kind: ErrorKind::Plan(e),
         }
     }
 
-    fn unbounded(seed: u64, stage: &str, source: &'static str) -> Self {
+    pub(crate) fn time_overflow(seed: u64, stage: &str, t_ns: u64) -> Self {
         SimError {
             seed,
-            kind: ErrorKind::Unbounded {
+            kind: ErrorKind::TimeOverflow {
                 stage: stage.to_string(),
-                source,
+                t_ns,
             },
-        }
-    }
-
-    fn invalid(seed: u64, what: String) -> Self {
-        SimError {
-            seed,
-            kind: ErrorKind::Invalid(what),
         }
     }
 
@@ -124,7 +116,17 @@ impl SimError {
     /// `true` if the run was refused because a source never ends and neither an event
     /// limit nor a time limit was given.
     pub fn is_unbounded(&self) -> bool {
-        matches!(self.kind, ErrorKind::Unbounded { .. })
+        use flowbench_engine::plan::PlanError;
+        matches!(
+            self.kind,
+            ErrorKind::Plan(PlanError::Unbounded { .. } | PlanError::Timeless { .. })
+        )
+    }
+
+    /// `true` if the scenario and options cannot be run at all (the plan refused them:
+    /// a source that needs a limit, `cores = 0`): bad input, not a failed run.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self.kind, ErrorKind::Plan(_))
     }
 
     /// `true` if the trace could not be written.
@@ -137,12 +139,13 @@ impl fmt::Display for SimError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ErrorKind::Deadlock(b) => write!(f, "{} (seed {})", b.0, self.seed),
-            ErrorKind::Unbounded { stage, source } => write!(
+            ErrorKind::Plan(e) => e.fmt(f),
+            ErrorKind::TimeOverflow { stage, t_ns } => write!(
                 f,
-                "stage `{stage}` has an unbounded source ({source}): give an event limit \
-                 (`--events N`) or a time limit (`--until T`) so the simulation can end"
+                "virtual time would pass its end (2^64 ns, about 584 years) in a service of \
+                 stage `{stage}` starting at {t_ns} ns: its per_event, per_batch or slowdown \
+                 factor is too large"
             ),
-            ErrorKind::Invalid(what) => f.write_str(what),
             // The cause is the source: `{:#}` prints it once.
             ErrorKind::Trace(_) => f.write_str("cannot write the trace"),
         }

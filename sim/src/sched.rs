@@ -251,6 +251,8 @@ pub(crate) struct Sim<'s, 'w> {
     held_total: u64,
     mem_peak: u64,
     messages: u64,
+    /// The first stage whose service would end past the end of virtual time.
+    overflow: Option<usize>,
 }
 
 /// The source stages whose events can come down each link (walking up through
@@ -347,6 +349,7 @@ impl<'s, 'w> Sim<'s, 'w> {
             held_total: 0,
             mem_peak: 0,
             messages: 0,
+            overflow: None,
         })
     }
 
@@ -384,12 +387,20 @@ impl<'s, 'w> Sim<'s, 'w> {
             if self.until.is_some_and(|u| t > u) {
                 break true;
             }
-            self.sample_until(t);
             let Some((t, ev)) = self.queue.pop() else {
                 break false;
             };
+            if self.idle_timer(&ev) {
+                // It can no longer change anything: it must not move the clock.
+                continue;
+            }
+            self.sample_until(t);
             self.now = t;
             self.dispatch(ev);
+            if let Some(s) = self.overflow {
+                let name = self.stages[s].name.clone();
+                return Err(SimError::time_overflow(self.popts.seed, &name, self.now));
+            }
         };
         let end = match (cut, self.until) {
             (true, Some(u)) => u,
@@ -409,6 +420,23 @@ impl<'s, 'w> Sim<'s, 'w> {
         match deadlock {
             Some(report) => Err(SimError::deadlocked(seed, report, outcome)),
             None => Ok(outcome),
+        }
+    }
+
+    /// A timer that finds nothing to act on: a crash of a stage that is down for good, a
+    /// switch to forward of a stage that has stopped.
+    fn idle_timer(&self, ev: &Ev) -> bool {
+        let gone = |s: u32| {
+            let st = &self.stages[s as usize];
+            st.core.is_stopped() && !st.restart_pending && st.busy_until.is_none()
+        };
+        match ev {
+            Ev::CrashAt { stage, .. } => gone(*stage),
+            Ev::Deliver {
+                to,
+                input: Input::Forward,
+            } => gone(*to),
+            _ => false,
         }
     }
 
@@ -570,10 +598,10 @@ impl<'s, 'w> Sim<'s, 'w> {
     #[inline]
     fn after_step(&mut self, s: usize, d: u64) -> bool {
         if d > 0 {
-            let done = self.now + d;
+            let done = self.end_of(s, d);
             let st = &mut self.stages[s];
             st.busy_until = Some(done);
-            st.busy_ns += d;
+            st.busy_ns = st.busy_ns.saturating_add(d);
             if self.limit.is_some() {
                 self.busy_cores += 1;
             }
@@ -607,7 +635,7 @@ impl<'s, 'w> Sim<'s, 'w> {
                     .push(s, first, first.wrapping_add(emitted - 1), now);
             }
         }
-        let done = now + d;
+        let done = self.end_of(s, d);
         if events > 0 {
             self.crash_after_events(s, done);
         }
@@ -617,6 +645,19 @@ impl<'s, 'w> Sim<'s, 'w> {
         self.route(s, done);
         self.refresh_held(s);
         d
+    }
+
+    /// When a service of `d` ns that starts now ends. Virtual time is a `u64` of ns; a
+    /// service that would end past it (a huge service time or slowdown) fails the run.
+    fn end_of(&mut self, s: usize, d: u64) -> u64 {
+        // A draw or slowdown past the range saturates at u64::MAX: that is past the end too.
+        match self.now.checked_add(d) {
+            Some(t) if t < u64::MAX => t,
+            _ => {
+                self.overflow.get_or_insert(s);
+                u64::MAX
+            }
+        }
     }
 
     /// Sends what the core produced: messages leave at `t` (plus link latency); pool jobs

@@ -249,6 +249,8 @@ pub struct StageStats {
     pub queue_peak: u64,
     /// Subscriptions the producer refused.
     pub rejected: u64,
+    /// Panics caught in the stage's code (its stage then stopped with an error).
+    pub panics: u64,
 }
 
 impl StageStats {
@@ -275,6 +277,7 @@ impl StageStats {
             buffer_peak,
             queue_peak,
             rejected,
+            panics,
         } = other;
         self.emitted += emitted;
         self.dispatched += dispatched;
@@ -293,6 +296,7 @@ impl StageStats {
         self.buffer_peak = self.buffer_peak.max(*buffer_peak);
         self.queue_peak = self.queue_peak.max(*queue_peak);
         self.rejected += rejected;
+        self.panics += panics;
     }
 }
 
@@ -445,9 +449,16 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn guarded<R>(what: &str, f: impl FnOnce() -> R) -> Result<R, CancelReason> {
-    catch_unwind(AssertUnwindSafe(f))
-        .map_err(|p| CancelReason::error(format!("panic in {what}: {}", panic_text(&*p))))
+/// The most events a producer's `handle_demand` is asked for in one call. Larger demand
+/// is served over several steps, so a huge `max_demand` never allocates a huge batch.
+pub const MAX_DEMAND_PER_CALL: u64 = 1 << 16;
+
+/// Runs user code; a panic becomes an error reason, and is counted in `panics`.
+fn guarded<R>(panics: &mut u64, what: &str, f: impl FnOnce() -> R) -> Result<R, CancelReason> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| {
+        *panics += 1;
+        CancelReason::error(format!("panic in {what}: {}", panic_text(&*p)))
+    })
 }
 
 impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
@@ -696,7 +707,9 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         if let Logic::Consumer(c) = &mut self.logic {
             for sub in manual {
                 let mut ctx = Ctx::new(sub);
-                guarded("handle_subscribe", || c.handle_subscribe(&mut ctx))?;
+                guarded(&mut self.stats.panics, "handle_subscribe", || {
+                    c.handle_subscribe(&mut ctx)
+                })?;
                 Self::send_manual_asks(&mut self.ins, &mut self.stats, ctx, fx);
             }
         }
@@ -954,19 +967,40 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         {
             return Ok(());
         }
-        let mut n = std::mem::take(&mut out.counter);
         let room = out
             .limit
             .map_or(u64::MAX, |l| l.saturating_sub(self.stats.emitted));
-        n = n.min(room);
-        if n == 0 {
+        if room == 0 {
+            out.counter = 0;
             out.finishing = Some(CancelReason::Normal);
             return Ok(());
         }
+        // At most MAX_DEMAND_PER_CALL per call, whatever the demand, so one step (and one
+        // batch) stays bounded; the rest is asked for in the next step, through a note to
+        // self, as a partition hash's resupply is.
+        let n = out.counter.min(room).min(MAX_DEMAND_PER_CALL);
+        out.counter = if out.counter.min(room) > n {
+            out.counter - n
+        } else {
+            0
+        };
+        if out.counter > 0 {
+            if let Some(l) = out.links.iter().find(|l| l.state == LinkState::Live) {
+                fx.out.push(Outgoing::Up(Upstream::Resupply {
+                    sub: SubRef {
+                        link: l.cfg.link,
+                        gen: l.gen,
+                    },
+                    n: 0,
+                }));
+            }
+        }
         obs.demand(n);
         self.stats.demand_calls += 1;
-        let mut emit = Emit::with_capacity(n.min(1 << 16) as usize);
-        guarded("handle_demand", || p.handle_demand(n, &mut emit))?;
+        let mut emit = Emit::with_capacity(n as usize);
+        guarded(&mut self.stats.panics, "handle_demand", || {
+            p.handle_demand(n, &mut emit)
+        })?;
         let (mut events, finished) = emit.into_parts();
         if events.len() as u64 >= room {
             events.truncate(room as usize);
@@ -1090,7 +1124,9 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
             let result = match &mut self.logic {
                 Logic::Consumer(c) => {
                     let mut ctx = Ctx::new(sub);
-                    let r = guarded("handle_events", || c.handle_events(chunk, &mut ctx));
+                    let r = guarded(&mut self.stats.panics, "handle_events", || {
+                        c.handle_events(chunk, &mut ctx)
+                    });
                     if r.is_ok() {
                         Self::send_manual_asks(&mut self.ins, &mut self.stats, ctx, fx);
                     }
@@ -1098,7 +1134,9 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
                 }
                 Logic::ProducerConsumer(pc) => {
                     let mut emit = Emit::with_capacity(b as usize);
-                    let r = guarded("handle_events", || pc.handle_events(chunk, sub, &mut emit));
+                    let r = guarded(&mut self.stats.panics, "handle_events", || {
+                        pc.handle_events(chunk, sub, &mut emit)
+                    });
                     emitted = Some(emit.into_parts().0);
                     r
                 }

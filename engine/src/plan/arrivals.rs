@@ -31,6 +31,8 @@ pub struct Arrivals {
     next_id: u64,
     emitted: u64,
     index: u64,
+    /// The ids ran out at `u64::MAX`: nothing more arrives.
+    spent: bool,
 }
 
 impl Arrivals {
@@ -46,11 +48,15 @@ impl Arrivals {
             next_id,
             emitted: 0,
             index: 0,
+            spent: false,
         }
     }
 
     /// The next arrival, or `None` when the source has no more.
     pub fn next(&mut self, uniform: &mut dyn FnMut() -> f64) -> Option<(u64, RangeInclusive<u64>)> {
+        if self.spent {
+            return None;
+        }
         match &self.def {
             PushDef::Poisson {
                 rate_per_s,
@@ -91,11 +97,20 @@ impl Arrivals {
         }
     }
 
+    /// The next `n` ids; at the top of the id space the range is cut at `u64::MAX` and
+    /// the schedule ends there (validation refuses bounded sources whose ids do not fit).
     fn take(&mut self, n: u64) -> RangeInclusive<u64> {
         let first = self.next_id;
-        self.next_id = self.next_id.saturating_add(n);
-        self.emitted += n;
-        first..=first + (n - 1)
+        let last = match first.checked_add(n - 1) {
+            Some(last) if last < u64::MAX => last,
+            _ => {
+                self.spent = true;
+                u64::MAX
+            }
+        };
+        self.next_id = last.wrapping_add(1);
+        self.emitted = self.emitted.saturating_add(last - first + 1);
+        first..=last
     }
 }
 
@@ -133,7 +148,13 @@ pub struct PushSchedule {
     arrivals: Arrivals,
     limit: Option<u64>,
     arrived: u64,
+    /// The part of a large arrival not handed out yet (same time).
+    rest: Option<(u64, RangeInclusive<u64>)>,
 }
+
+/// The most ids one arrival hands a source at once: a larger burst arrives as several
+/// arrivals at the same instant, so memory stays bounded by what is really buffered.
+pub const MAX_ARRIVAL: u64 = 1 << 16;
 
 impl PushSchedule {
     /// The schedule of `def`, cut at `limit` events.
@@ -142,6 +163,7 @@ impl PushSchedule {
             arrivals: Arrivals::new(def),
             limit,
             arrived: 0,
+            rest: None,
         }
     }
 
@@ -151,14 +173,20 @@ impl PushSchedule {
         if self.limit.is_some_and(|l| self.arrived >= l) {
             return Next::Limit;
         }
-        match self.arrivals.next(uniform) {
-            Some((t, ids)) => {
-                self.arrived = self
-                    .arrived
-                    .saturating_add(ids.end().saturating_sub(*ids.start()).saturating_add(1));
-                Next::At(t, ids)
-            }
-            None => Next::End,
+        let (t, ids) = match self.rest.take() {
+            Some(rest) => rest,
+            None => match self.arrivals.next(uniform) {
+                Some(a) => a,
+                None => return Next::End,
+            },
+        };
+        let (first, last) = ids.into_inner();
+        // Cut at MAX_ARRIVAL ids; the rest arrives at the same time.
+        let end = last.min(first.saturating_add(MAX_ARRIVAL - 1));
+        if end < last {
+            self.rest = Some((t, end + 1..=last));
         }
+        self.arrived = self.arrived.saturating_add(end - first + 1);
+        Next::At(t, first..=end)
     }
 }

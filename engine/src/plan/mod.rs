@@ -18,7 +18,7 @@ mod service;
 use std::fmt;
 use std::ops::RangeInclusive;
 
-pub use self::arrivals::{Arrivals, Next, PushSchedule};
+pub use self::arrivals::{Arrivals, Next, PushSchedule, MAX_ARRIVAL};
 pub use self::faults::{CrashFault, Crashes};
 pub use self::service::{sample, sample_sum, ServiceModel, Variates};
 
@@ -122,6 +122,13 @@ pub enum PlanError {
     },
     /// `cores = 0`.
     NoCores,
+    /// A `counter` source whose events reach a consumer through stages and links that all
+    /// take no time: in virtual time the run never gets past its first instant, so only
+    /// an event limit can end it.
+    Timeless {
+        /// The source stage.
+        stage: String,
+    },
 }
 
 impl fmt::Display for PlanError {
@@ -133,6 +140,13 @@ impl fmt::Display for PlanError {
                  (`--events N`) or a time limit (`--until T`) so the run can end"
             ),
             PlanError::NoCores => f.write_str("cores must be at least 1, got 0"),
+            PlanError::Timeless { stage } => write!(
+                f,
+                "stage `{stage}` is a counter whose events reach a consumer through stages \
+                 and links that take no time, so virtual time never advances and `--until` \
+                 cannot end the run: give an event limit (`--events N`), or a service time \
+                 (`per_event`) to a stage on the way"
+            ),
         }
     }
 }
@@ -214,9 +228,16 @@ impl RunPlan {
                 return Err(PlanError::Unbounded { stage, source });
             }
         }
-        let stages = (0..s.stages.len())
+        let stages: Vec<StagePlan> = (0..s.stages.len())
             .map(|i| stage_plan(s, i, opts))
             .collect();
+        if runtime == Runtime::Sim && opts.events.is_none() {
+            if let Some(i) = timeless_counter(s, &stages) {
+                return Err(PlanError::Timeless {
+                    stage: s.stages[i].name.clone(),
+                });
+            }
+        }
         let limitations = match runtime {
             Runtime::Sim => Vec::new(),
             Runtime::Threads => threads_limitations(s),
@@ -239,6 +260,29 @@ fn unbounded_source(src: Option<&SourceDef>) -> Option<&'static str> {
         Some(SourceDef::Push(PushDef::Bursts { count: None, .. })) => Some("bursts without count"),
         _ => None,
     }
+}
+
+/// A counter source with a path to a consuming stage on which no stage and no link takes
+/// time, if there is one.
+fn timeless_counter(s: &Scenario, stages: &[StagePlan]) -> Option<usize> {
+    // free[i]: stage i, free itself, reaches a sink through free stages and links.
+    fn reaches(s: &Scenario, stages: &[StagePlan], i: usize, seen: &mut [bool]) -> bool {
+        if seen[i] || !stages[i].service.is_free() {
+            return false;
+        }
+        seen[i] = true;
+        if !s.stages[i].kind.produces() {
+            return true;
+        }
+        s.outputs_of(i)
+            .filter(|(_, l)| l.latency.is_none())
+            .any(|(_, l)| reaches(s, stages, l.consumer, seen))
+    }
+    s.stages.iter().enumerate().find_map(|(i, st)| {
+        let counter = matches!(st.source, Some(SourceDef::Counter { .. }));
+        let mut seen = vec![false; s.stages.len()];
+        (counter && reaches(s, stages, i, &mut seen)).then_some(i)
+    })
 }
 
 fn stage_plan(s: &Scenario, i: usize, opts: &PlanOptions) -> StagePlan {

@@ -79,6 +79,9 @@ fn poisson(p: &RawPoisson, base: &str) -> Result<PushDef, Issue> {
         Some(total) => Some(int_in(total, base, "total", 1, u64::MAX)?),
         None => None,
     };
+    if let (Some(n), Some(span)) = (total, &p.total) {
+        ids_fit(first_id, u128::from(n), start(span), base, "total")?;
+    }
     Ok(PushDef::Poisson {
         rate_per_s,
         batch,
@@ -95,12 +98,36 @@ fn bursts(b: &RawBursts, base: &str) -> Result<PushDef, Issue> {
         None => None,
     };
     let first_id = int_or(&b.first_id, base, "first_id", 0, 0)?;
+    if let (Some(c), Some(span)) = (count, &b.count) {
+        ids_fit(
+            first_id,
+            u128::from(size) * u128::from(c),
+            start(span),
+            base,
+            "count",
+        )?;
+    }
     Ok(PushDef::Bursts {
         every_ns,
         size,
         count,
         first_id,
     })
+}
+
+/// A push source numbers its events from `first_id`; all `n` of them must fit in a `u64`,
+/// or ids would repeat.
+fn ids_fit(first_id: u64, n: u128, at: usize, base: &str, key: &str) -> Result<(), Issue> {
+    let last = u128::from(first_id) + n - 1;
+    if last <= u128::from(u64::MAX) {
+        return Ok(());
+    }
+    let message = format!(
+        "the source's ids would not fit: first_id {first_id} + {n} events - 1 = {last} is more \
+         than {} (u64::MAX); lower first_id or the number of events",
+        u64::MAX
+    );
+    Err(Issue::new(at, path(base, key), message))
 }
 
 /// `script = [{ at_us, first, last }, …]`: in time order, ids never repeated.

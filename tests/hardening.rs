@@ -1,0 +1,205 @@
+//! Regressions of "every run ends, no number overflows, no valid input crashes the
+//! process": each example that once hung, wrapped or aborted, named after the rule it
+//! broke, on the simulator and (where it applies) on threads.
+
+use flowbench_engine::scenario::{parse_str, Scenario};
+use flowbench_engine::threads::scenario::{run_scenario, ScenarioRunOptions};
+use flowbench_sim::{run, SimOptions};
+
+fn scenario(text: &str) -> Scenario {
+    parse_str(text, "hardening.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn pipeline(source: &str, consumer_extra: &str, sub_extra: &str) -> Scenario {
+    scenario(&format!(
+        r#"
+[[stage]]
+name = "p"
+kind = "producer"
+source = {source}
+
+[[stage]]
+name = "c"
+kind = "consumer"
+{consumer_extra}
+
+[[subscription]]
+producer = "p"
+consumer = "c"
+{sub_extra}
+"#
+    ))
+}
+
+/// The error of a run that must fail (without printing a whole outcome if it did not).
+fn fails(
+    r: Result<flowbench_sim::SimOutcome, flowbench_sim::SimError>,
+    what: &str,
+) -> flowbench_sim::SimError {
+    match r {
+        Ok(o) => panic!(
+            "{what}: the run succeeded (virtual time {} ns)",
+            o.virtual_ns()
+        ),
+        Err(e) => e,
+    }
+}
+
+fn sim(
+    s: &Scenario,
+    events: Option<u64>,
+    until_ns: Option<u64>,
+) -> Result<flowbench_sim::SimOutcome, flowbench_sim::SimError> {
+    run(
+        s,
+        &SimOptions {
+            events,
+            until_ns,
+            ..SimOptions::default()
+        },
+        None,
+    )
+}
+
+#[test]
+fn a_timeless_counter_needs_an_event_limit_not_a_time_limit() {
+    let s = pipeline("{ counter = 0 }", "", "");
+    let err = fails(sim(&s, None, Some(1_000_000)), "refused, not spun forever");
+    assert!(err.is_bad_input() && err.is_unbounded(), "{err}");
+    assert!(err.to_string().contains("--events"), "{err}");
+    // With a cost on the way, virtual time advances and `--until` ends it.
+    let s = pipeline(
+        "{ counter = 0 }",
+        "per_event = { dist = \"fixed\", ns = 100 }",
+        "",
+    );
+    let out = sim(&s, None, Some(1_000_000)).expect("runs");
+    assert_eq!(out.virtual_ns(), 1_000_000);
+    assert!(out.balanced());
+}
+
+#[test]
+fn a_fault_after_the_drain_does_not_extend_virtual_time() {
+    let s = pipeline(
+        "{ range = [1, 1000] }",
+        "per_event = { dist = \"fixed\", ns = 1000 }\n[[stage.fault]]\ncrash_at_us = 3600000000",
+        "",
+    );
+    let out = sim(&s, None, None).expect("runs");
+    // 1000 events of 1 us: the run ends when the pipeline drains, about 1 ms in.
+    assert!(
+        out.virtual_ns() < 2_000_000,
+        "virtual time {} ns",
+        out.virtual_ns()
+    );
+    assert_eq!(out.stages()[1].exit, "normal");
+    assert!(out.balanced());
+}
+
+#[test]
+fn virtual_time_never_wraps() {
+    // A slowdown so large that one service passes the end of virtual time fails the run.
+    let slow = |factor: &str| {
+        pipeline(
+            "{ range = [1, 1000] }",
+            &format!(
+                "per_event = {{ dist = \"fixed\", ns = 1000 }}\n[[stage.fault]]\nslow_at_us = 0\nfactor = {factor}"
+            ),
+            "",
+        )
+    };
+    let err = fails(sim(&slow("1e17"), None, None), "past the end of time");
+    assert!(
+        err.to_string().contains("virtual time would pass its end"),
+        "{err}"
+    );
+    // Below that, a larger factor is a longer run, never a shorter one.
+    let a = sim(&slow("2e12"), None, None).expect("runs").virtual_ns();
+    let b = sim(&slow("1e13"), None, None).expect("runs").virtual_ns();
+    assert!(b > a, "{b} <= {a}");
+    // Busy time of a huge per-event cost is not wrapped either.
+    let s = pipeline(
+        "{ range = [1, 10000] }",
+        "per_event = { dist = \"fixed\", ns = 10000000000000000 }",
+        "",
+    );
+    let err = fails(
+        sim(&s, None, None),
+        "10^16 ns x 10^4 events is past the end",
+    );
+    assert!(err.to_string().contains("stage `c`"), "{err}");
+}
+
+#[test]
+fn push_sources_whose_ids_do_not_fit_are_refused() {
+    let err = parse_str(
+        r#"
+[[stage]]
+name = "p"
+kind = "producer"
+source = { poisson = { rate_per_s = 1000, first_id = 18446744073709551613, total = 10 } }
+[[stage]]
+name = "c"
+kind = "consumer"
+[[subscription]]
+producer = "p"
+consumer = "c"
+"#,
+        "ids.toml",
+    )
+    .expect_err("ids would repeat");
+    assert_eq!(err.field(), "stage[0].source.poisson.total");
+    assert!(err.message().contains("would not fit"), "{err}");
+    assert_eq!(err.line(), 5);
+    // An unbounded source near the top ends its schedule at u64::MAX, each id once.
+    let s = pipeline(
+        "{ bursts = { every_us = 1, size = 4, first_id = 18446744073709551610 } }",
+        "",
+        "",
+    );
+    let out = sim(&s, Some(100), None).expect("runs");
+    assert_eq!(out.stages()[0].stats.emitted, 6);
+    assert!(out.balanced());
+}
+
+#[test]
+fn huge_demand_and_huge_arrivals_stay_in_bounded_memory() {
+    let cases = [
+        ("{ counter = 0 }", "max_demand = 18446744073709551615"),
+        ("{ range = [1, 10000000000] }", "max_demand = 10000000000"),
+        (
+            "{ bursts = { every_us = 1000, size = 1000000000000, count = 1 } }",
+            "",
+        ),
+        (
+            "{ script = [{ at_us = 0, first = 0, last = 1000000000000 }] }",
+            "",
+        ),
+    ];
+    for (source, sub) in cases {
+        let s = pipeline(source, "", sub);
+        let out = sim(&s, Some(300_000), None).unwrap_or_else(|e| panic!("{source}: {e}"));
+        assert!(out.balanced(), "{source}");
+        let p = &out.stages()[0];
+        assert_eq!(p.stats.panics, 0, "{source}: {}", p.exit);
+        assert!(
+            p.stats.emitted >= 300_000,
+            "{source}: emitted {}",
+            p.stats.emitted
+        );
+        let t = run_scenario(
+            &s,
+            &ScenarioRunOptions {
+                events: Some(300_000),
+                ..ScenarioRunOptions::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{source}: {e}"));
+        assert!(
+            t.outcome.balanced(),
+            "{source}: {}",
+            t.outcome.summary("x").table()
+        );
+        assert_eq!(t.outcome.stages[0].stats.panics, 0, "{source}");
+    }
+}
