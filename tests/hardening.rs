@@ -203,3 +203,79 @@ fn huge_demand_and_huge_arrivals_stay_in_bounded_memory() {
         assert_eq!(t.outcome.stages[0].stats.panics, 0, "{source}");
     }
 }
+
+const STARVE: &str = r#"
+[[stage]]
+name = "p"
+kind = "producer"
+source = { range = [1, 1000] }
+dispatcher = "partition"
+partitions = 2
+hash = "rem"
+ON_MISSING
+
+[[stage]]
+name = "c0"
+kind = "consumer"
+
+[[stage]]
+name = "c1"
+kind = "consumer"
+
+[[stage.fault]]
+crash_after_events = 10
+
+[[subscription]]
+producer = "p"
+consumer = "c0"
+max_demand = 10
+partition = 0
+
+[[subscription]]
+producer = "p"
+consumer = "c1"
+max_demand = 10
+partition = 1
+"#;
+
+#[test]
+fn partition_starvation_is_reported_with_its_partition_and_cause() {
+    let s = scenario(&STARVE.replace("ON_MISSING", ""));
+    let err = fails(sim(&s, None, None), "the other partition starves");
+    let text = err.to_string();
+    assert!(err.deadlock().is_some(), "{text}");
+    assert!(
+        text.contains("wait in `p`'s partition queue for `c1`"),
+        "{text}"
+    );
+    assert!(text.contains("injected crash after 10 events"), "{text}");
+    assert!(text.contains("on_missing_partition = \"drop\""), "{text}");
+}
+
+#[test]
+fn on_missing_partition_drop_counts_the_events_lost_and_keeps_the_rest_running() {
+    let s = scenario(&STARVE.replace("ON_MISSING", "on_missing_partition = \"drop\""));
+    let out = sim(&s, None, None).expect("no deadlock");
+    assert!(out.balanced());
+    let [p, c0, c1] = [&out.stages()[0], &out.stages()[1], &out.stages()[2]];
+    // Every event of partition 0 reaches c0; partition 1's after the crash are lost.
+    assert_eq!(c0.stats.handled, 500);
+    assert!(c1.stats.handled >= 10);
+    assert!(p.stats.lost_out > 0);
+    assert_eq!(p.stats.emitted, 1000);
+    let t = run_scenario(&s, &ScenarioRunOptions::default()).expect("runs");
+    assert!(t.outcome.balanced(), "{}", t.outcome.summary("x").table());
+    assert_eq!(t.outcome.stages[1].stats.handled, 500);
+    // Only a partition dispatcher has the option.
+    let err = parse_str(
+        &STARVE
+            .replace("ON_MISSING", "on_missing_partition = \"drop\"")
+            .replace(
+                "dispatcher = \"partition\"\npartitions = 2\nhash = \"rem\"\n",
+                "",
+            ),
+        "x.toml",
+    )
+    .expect_err("not a partition dispatcher");
+    assert_eq!(err.field(), "stage[0].on_missing_partition");
+}

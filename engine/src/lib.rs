@@ -52,7 +52,7 @@ pub use crate::core::{
     OutLinkStats, OutputConfig, StageCore, StageKind, StageStats, Status,
 };
 pub use crate::demand::{AutoAsk, PoolAsk};
-pub use crate::dispatcher::{Dispatcher, DispatcherSpec, PartitionFn};
+pub use crate::dispatcher::{Dispatcher, DispatcherSpec, OnMissing, PartitionFn};
 pub use crate::logic::{Chunk, Consumer, Ctx, Emit, Job, Producer, ProducerConsumer};
 pub use crate::observe::{DropCause, LostCause, NoObserver, Observer};
 pub use crate::opts::{AskMode, CancelMode, Demand, DemandError, Selector, SubscribeOpts};

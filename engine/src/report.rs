@@ -5,6 +5,8 @@
 //! `emitted = delivered + dropped + lost + buffered (+ in flight, if the run was cut
 //! short)`. A run whose figures do not balance is a bug and is reported as such.
 
+use std::fmt;
+
 use crate::core::{InLinkStats, OutLinkStats, StageCore, StageKind, StageStats, Status};
 
 /// The figures of one stage, copied out of its core (plus what only the runtime knows).
@@ -450,5 +452,149 @@ impl RunSummary {
             }
         );
         s
+    }
+}
+
+/// What every stage was doing when nothing could run any more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadlockReport {
+    /// Time of the deadlock, ns (virtual on the simulator, from the start on threads).
+    pub t_ns: u64,
+    /// One entry per stage, in scenario order.
+    pub stages: Vec<StageState>,
+}
+
+/// The state of one stage at a deadlock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StageState {
+    /// Stage name.
+    pub name: String,
+    /// Stage kind.
+    pub kind: &'static str,
+    /// `running`, `draining (reason)`, or the reason it stopped.
+    pub status: String,
+    /// Events in the producer buffer.
+    pub buffered: u64,
+    /// Events in partition queues or the input queue.
+    pub queued: u64,
+    /// Messages in the mailbox.
+    pub mailbox: u64,
+    /// Upstream subscriptions: the producer, and the demand asked and not yet received.
+    pub inputs: Vec<LinkState>,
+    /// Downstream subscriptions: the consumer, and its outstanding demand.
+    pub outputs: Vec<LinkState>,
+}
+
+/// One subscription seen from one end at a deadlock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkState {
+    /// The stage at the other end.
+    pub peer: String,
+    /// Outstanding demand on the subscription.
+    pub demand: u64,
+    /// `true` while the subscription is open.
+    pub live: bool,
+    /// Seen from a producer: events waiting in this subscription's partition queue.
+    pub queued: u64,
+}
+
+impl DeadlockReport {
+    /// The report of a run that can make no progress, from every stage's figures (in
+    /// order), the messages left in each mailbox and each link's `(producer, consumer)`.
+    pub fn from_figures(
+        t_ns: u64,
+        stages: &[StageFigures],
+        mailboxes: &[u64],
+        links: &[(usize, usize)],
+    ) -> Self {
+        let name = |i: usize| stages.get(i).map_or_else(String::new, |s| s.name.clone());
+        let end = |l: u32| links.get(l as usize).copied().unwrap_or_default();
+        DeadlockReport {
+            t_ns,
+            stages: stages
+                .iter()
+                .enumerate()
+                .map(|(i, s)| StageState {
+                    name: s.name.clone(),
+                    kind: s.kind.name(),
+                    status: s.exit.clone(),
+                    buffered: s.buffered,
+                    queued: s.dispatcher_queued + s.input_queued,
+                    mailbox: mailboxes.get(i).copied().unwrap_or(0),
+                    inputs: s
+                        .in_links
+                        .iter()
+                        .map(|l| LinkState {
+                            peer: name(end(l.link).0),
+                            demand: l.pending,
+                            live: l.live,
+                            queued: 0,
+                        })
+                        .collect(),
+                    outputs: s
+                        .out_links
+                        .iter()
+                        .map(|l| LinkState {
+                            peer: name(end(l.link).1),
+                            demand: l.outstanding,
+                            live: l.live,
+                            queued: l.queued,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl fmt::Display for DeadlockReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "deadlock at {} ns: nothing can run and no timer is pending, yet events are held \
+             or demand is unmet",
+            self.t_ns
+        )?;
+        for s in &self.stages {
+            write!(
+                f,
+                "\n  {} ({}): {}; buffered {}, queued {}, mailbox {}",
+                s.name, s.kind, s.status, s.buffered, s.queued, s.mailbox
+            )?;
+            let side = |f: &mut fmt::Formatter<'_>, label: &str, ls: &[LinkState]| {
+                if ls.is_empty() {
+                    return Ok(());
+                }
+                write!(f, "; {label}")?;
+                for (i, l) in ls.iter().enumerate() {
+                    let sep = if i == 0 { " " } else { ", " };
+                    let state = if l.live { "live" } else { "ended" };
+                    write!(f, "{sep}{} demand {} ({state})", l.peer, l.demand)?;
+                }
+                Ok(())
+            };
+            side(f, "from", &s.inputs)?;
+            side(f, "to", &s.outputs)?;
+        }
+        // Events held for a subscriber that is gone: the usual cause (GenStage's
+        // partition caveat), said in words.
+        for s in &self.stages {
+            for l in s.outputs.iter().filter(|l| l.queued > 0 && !l.live) {
+                let why = self
+                    .stages
+                    .iter()
+                    .find(|p| p.name == l.peer)
+                    .map_or("it is gone", |p| p.status.as_str());
+                write!(
+                    f,
+                    "\n  {} events wait in `{}`'s partition queue for `{}`, whose subscription \
+                     ended ({}); they use the producer's demand, so the other partitions \
+                     starve. Set `on_missing_partition = \"drop\"` on `{}` to count them as \
+                     lost and keep the rest running.",
+                    l.queued, s.name, l.peer, why, s.name
+                )?;
+            }
+        }
+        Ok(())
     }
 }

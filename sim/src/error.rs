@@ -6,6 +6,8 @@
 //! its summary says `balanced: false`. This module never prints; the CLI does.
 
 use std::fmt;
+
+pub use flowbench_engine::report::{DeadlockReport, LinkState, StageState};
 use std::io;
 
 use crate::outcome::SimOutcome;
@@ -158,79 +160,5 @@ impl std::error::Error for SimError {
             ErrorKind::Trace(e) => Some(e),
             _ => None,
         }
-    }
-}
-
-/// What every stage was doing when nothing could run any more.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeadlockReport {
-    /// Virtual time of the deadlock, ns.
-    pub t_ns: u64,
-    /// One entry per stage, in scenario order.
-    pub stages: Vec<StageState>,
-}
-
-/// The state of one stage at a deadlock.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StageState {
-    /// Stage name.
-    pub name: String,
-    /// Stage kind.
-    pub kind: &'static str,
-    /// `running`, `draining (reason)`, or the reason it stopped.
-    pub status: String,
-    /// Events in the producer buffer.
-    pub buffered: u64,
-    /// Events in partition queues or the input queue.
-    pub queued: u64,
-    /// Messages in the mailbox.
-    pub mailbox: u64,
-    /// Upstream subscriptions: the producer, and the demand asked and not yet received.
-    pub inputs: Vec<LinkState>,
-    /// Downstream subscriptions: the consumer, and its outstanding demand.
-    pub outputs: Vec<LinkState>,
-}
-
-/// One subscription seen from one end at a deadlock.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LinkState {
-    /// The stage at the other end.
-    pub peer: String,
-    /// Outstanding demand on the subscription.
-    pub demand: u64,
-    /// `true` while the subscription is open.
-    pub live: bool,
-}
-
-impl fmt::Display for DeadlockReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "deadlock at {} ns: nothing can run and no timer is pending, yet events are held \
-             or demand is unmet",
-            self.t_ns
-        )?;
-        for s in &self.stages {
-            write!(
-                f,
-                "\n  {} ({}): {}; buffered {}, queued {}, mailbox {}",
-                s.name, s.kind, s.status, s.buffered, s.queued, s.mailbox
-            )?;
-            let side = |f: &mut fmt::Formatter<'_>, label: &str, ls: &[LinkState]| {
-                if ls.is_empty() {
-                    return Ok(());
-                }
-                write!(f, "; {label}")?;
-                for (i, l) in ls.iter().enumerate() {
-                    let sep = if i == 0 { " " } else { ", " };
-                    let state = if l.live { "live" } else { "ended" };
-                    write!(f, "{sep}{} demand {} ({state})", l.peer, l.demand)?;
-                }
-                Ok(())
-            };
-            side(f, "from", &s.inputs)?;
-            side(f, "to", &s.outputs)?;
-        }
-        Ok(())
     }
 }

@@ -38,7 +38,7 @@ use flowbench_engine::{
     Downstream, Effects, Input, Outgoing, StageCore, StageKind, StageStats, SubRef,
 };
 
-use crate::error::{DeadlockReport, LinkState, SimError, StageState};
+use crate::error::{DeadlockReport, SimError};
 use crate::latency::Histogram;
 use crate::outcome::{Ended, SimOutcome};
 use crate::queue::EventQueue;
@@ -1002,43 +1002,20 @@ impl<'s, 'w> Sim<'s, 'w> {
         if !held && !unmet {
             return None;
         }
-        let name = |i: u32| self.stages[i as usize].name.clone();
-        Some(DeadlockReport {
-            t_ns: self.now,
-            stages: self
-                .stages
-                .iter()
-                .map(|s| {
-                    let fig = StageFigures::capture(&s.name, &s.core);
-                    StageState {
-                        name: s.name.clone(),
-                        kind: s.kind.name(),
-                        status: fig.exit,
-                        buffered: s.core.buffered(),
-                        queued: s.core.dispatcher_queued() + s.core.input_queued(),
-                        mailbox: s.mailbox.len() as u64,
-                        inputs: s
-                            .core
-                            .in_links()
-                            .map(|l| LinkState {
-                                peer: name(self.links[l.link as usize].producer),
-                                demand: l.pending,
-                                live: l.live,
-                            })
-                            .collect(),
-                        outputs: s
-                            .core
-                            .out_links()
-                            .map(|l| LinkState {
-                                peer: name(self.links[l.link as usize].consumer),
-                                demand: l.outstanding,
-                                live: l.live,
-                            })
-                            .collect(),
-                    }
-                })
-                .collect(),
-        })
+        let figures: Vec<StageFigures> = self
+            .stages
+            .iter()
+            .map(|s| StageFigures::capture(&s.name, &s.core))
+            .collect();
+        let mailboxes: Vec<u64> = self.stages.iter().map(|s| s.mailbox.len() as u64).collect();
+        let links: Vec<(usize, usize)> = self
+            .links
+            .iter()
+            .map(|l| (l.producer as usize, l.consumer as usize))
+            .collect();
+        Some(DeadlockReport::from_figures(
+            self.now, &figures, &mailboxes, &links,
+        ))
     }
 
     fn outcome(&mut self, cut: bool, wall_s: f64) -> SimOutcome {

@@ -589,8 +589,9 @@ fn partition_by_hash(s: &Scenario, _case: &Case, ran: &Ran) -> Result<(), String
             K::Events => {
                 let l = r.link.unwrap_or(usize::MAX);
                 let link = &s.links[l];
-                let DispatcherDef::Partition { partitions, hash } =
-                    s.stages[link.producer].dispatcher
+                let DispatcherDef::Partition {
+                    partitions, hash, ..
+                } = s.stages[link.producer].dispatcher
                 else {
                     continue;
                 };
@@ -607,7 +608,10 @@ fn partition_by_hash(s: &Scenario, _case: &Case, ran: &Ran) -> Result<(), String
             }
             K::Drop if r.text.as_deref() == Some("hash") => {
                 let p = r.stage.unwrap_or(usize::MAX);
-                let DispatcherDef::Partition { partitions, hash } = s.stages[p].dispatcher else {
+                let DispatcherDef::Partition {
+                    partitions, hash, ..
+                } = s.stages[p].dispatcher
+                else {
                     return Err(format!(
                         "{}: a hash drop without a partition dispatcher",
                         name(s, p)
@@ -1119,7 +1123,10 @@ fn generator_reaches_every_setting_and_writes_valid_scenarios() {
                 "broadcast",
                 st.dispatcher == DispatcherDef::Broadcast && st.kind.produces(),
             );
-            if let DispatcherDef::Partition { partitions, hash } = st.dispatcher {
+            if let DispatcherDef::Partition {
+                partitions, hash, ..
+            } = st.dispatcher
+            {
                 let (HashDef::Rem { modulus } | HashDef::Mix { modulus }) = hash;
                 hit("partition rem", matches!(hash, HashDef::Rem { .. }));
                 hit("partition mix", matches!(hash, HashDef::Mix { .. }));

@@ -251,6 +251,9 @@ pub struct StageStats {
     pub rejected: u64,
     /// Panics caught in the stage's code (its stage then stopped with an error).
     pub panics: u64,
+    /// Events lost for a partition whose subscriber left (`on_missing_partition =
+    /// "drop"`), asked for again from the source.
+    pub lost_resupplied: u64,
 }
 
 impl StageStats {
@@ -278,6 +281,7 @@ impl StageStats {
             queue_peak,
             rejected,
             panics,
+            lost_resupplied,
         } = other;
         self.emitted += emitted;
         self.dispatched += dispatched;
@@ -297,6 +301,7 @@ impl StageStats {
         self.queue_peak = self.queue_peak.max(*queue_peak);
         self.rejected += rejected;
         self.panics += panics;
+        self.lost_resupplied += lost_resupplied;
     }
 }
 
@@ -413,6 +418,8 @@ pub struct OutLinkStats {
     pub outstanding: u64,
     /// `true` while the subscription is open.
     pub live: bool,
+    /// Events waiting in this subscription's partition queue (partition dispatcher).
+    pub queued: u64,
 }
 
 /// The runtime-agnostic state machine of one stage. See the module documentation.
@@ -615,6 +622,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
                     0
                 },
                 live: l.state == LinkState::Live,
+                queued: l.cfg.partition.map_or(0, |p| o.dispatcher.queued_in(p)),
             })
         })
     }
@@ -1266,7 +1274,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         if self.logic.kind() != StageKind::Producer {
             return;
         }
-        let n = self.stats.hash_dropped - out.resupplied;
+        let n = self.stats.hash_dropped + self.stats.lost_resupplied - out.resupplied;
         if n == 0 {
             return;
         }
@@ -1408,6 +1416,7 @@ fn absorb<I, O>(stats: &mut StageStats, sink: &Sink<'_, I, O>) {
     stats.dropped += sink.dropped;
     stats.hash_dropped += sink.dropped;
     stats.lost_out += sink.lost;
+    stats.lost_resupplied += sink.resupply;
 }
 
 #[cfg(test)]

@@ -433,6 +433,7 @@ fn partition_taken_twice_rejects_only_that_subscription() {
         output(DispatcherSpec::Partition {
             partitions: 1,
             hash: PartitionFn::new(|_: &u64| Some(0)),
+            on_missing: crate::dispatcher::OnMissing::Hold,
         }),
     );
     let c1 = b.consumer(sink());
@@ -896,6 +897,7 @@ fn partition_hash_drops_are_resupplied_so_a_bounded_pipeline_drains() {
         output(DispatcherSpec::Partition {
             partitions: 1,
             hash: PartitionFn::new(|e: &u64| e.is_multiple_of(2).then_some(0)),
+            on_missing: crate::dispatcher::OnMissing::Hold,
         }),
     );
     let c = b.consumer(sink());

@@ -37,6 +37,8 @@ pub struct Sink<'a, I, O> {
     pub(crate) dropped: u64,
     /// Events discarded from queues.
     pub(crate) lost: u64,
+    /// Lost events that used demand: the producer asks its source for as many again.
+    pub(crate) resupply: u64,
 }
 
 impl<'a, I, O> Sink<'a, I, O> {
@@ -47,6 +49,7 @@ impl<'a, I, O> Sink<'a, I, O> {
             obs,
             sent: 0,
             handed_out: 0,
+            resupply: 0,
             dropped: 0,
             lost: 0,
         }
@@ -133,7 +136,22 @@ pub enum DispatcherSpec<T> {
         partitions: u32,
         /// The partition of an event (`None` drops it; out of range also drops).
         hash: PartitionFn<T>,
+        /// What happens to events for a partition whose subscriber has left.
+        on_missing: OnMissing,
     },
+}
+
+/// What a partition dispatcher does with events for a partition whose subscriber has
+/// left (and no new one has come yet).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnMissing {
+    /// Keep them in the partition's queue for the next subscriber, as GenStage does. They
+    /// use the producer's demand, so the other partitions can starve.
+    #[default]
+    Hold,
+    /// Count them as lost and ask upstream for as many again, so the other partitions
+    /// keep running.
+    Drop,
 }
 
 impl<T> Default for DispatcherSpec<T> {
@@ -176,9 +194,11 @@ impl<T: Clone> Dispatcher<T> {
                 shuffle_seed,
             } => Dispatcher::Demand(DemandDispatcher::new(max_demand, shuffle_seed)),
             DispatcherSpec::Broadcast => Dispatcher::Broadcast(BroadcastDispatcher::new()),
-            DispatcherSpec::Partition { partitions, hash } => {
-                Dispatcher::Partition(PartitionDispatcher::new(partitions, hash))
-            }
+            DispatcherSpec::Partition {
+                partitions,
+                hash,
+                on_missing,
+            } => Dispatcher::Partition(PartitionDispatcher::new(partitions, hash, on_missing)),
         }
     }
 
@@ -244,6 +264,14 @@ impl<T: Clone> Dispatcher<T> {
     pub fn queued(&self) -> u64 {
         match self {
             Dispatcher::Partition(d) => d.queued(),
+            _ => 0,
+        }
+    }
+
+    /// Events waiting in partition `p`'s queue (partition dispatcher only).
+    pub fn queued_in(&self, p: u32) -> u64 {
+        match self {
+            Dispatcher::Partition(d) => d.queued_in(p),
             _ => 0,
         }
     }

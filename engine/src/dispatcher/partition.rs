@@ -9,13 +9,15 @@
 
 use std::collections::VecDeque;
 
-use super::{PartitionFn, Sink};
+use super::{OnMissing, PartitionFn, Sink};
 use crate::observe::{DropCause, LostCause};
 use crate::protocol::{Rejection, SubRef};
 
 #[derive(Debug)]
 struct Part<T> {
     holder: Option<SubRef>,
+    /// A subscriber held it and left; no new one has come.
+    left: bool,
     demand: u64,
     queue: VecDeque<T>,
     staged: Vec<T>,
@@ -28,15 +30,17 @@ pub struct PartitionDispatcher<T> {
     hash: PartitionFn<T>,
     waiting: u64,
     pending: u64,
+    on_missing: OnMissing,
 }
 
 impl<T> PartitionDispatcher<T> {
     /// `partitions` partitions named `0..partitions`, routed by `hash`.
-    pub fn new(partitions: u32, hash: PartitionFn<T>) -> Self {
+    pub fn new(partitions: u32, hash: PartitionFn<T>, on_missing: OnMissing) -> Self {
         PartitionDispatcher {
             parts: (0..partitions)
                 .map(|_| Part {
                     holder: None,
+                    left: false,
                     demand: 0,
                     queue: VecDeque::new(),
                     staged: Vec::new(),
@@ -45,6 +49,7 @@ impl<T> PartitionDispatcher<T> {
             hash,
             waiting: 0,
             pending: 0,
+            on_missing,
         }
     }
 
@@ -63,6 +68,7 @@ impl<T> PartitionDispatcher<T> {
             return Err(Rejection::PartitionTaken { partition: p });
         }
         part.holder = Some(sub);
+        part.left = false;
         Ok(0)
     }
 
@@ -93,6 +99,7 @@ impl<T> PartitionDispatcher<T> {
             return 0;
         };
         part.holder = None;
+        part.left = true;
         if part.queue.is_empty() {
             self.pending += std::mem::take(&mut part.demand);
             0
@@ -106,7 +113,9 @@ impl<T> PartitionDispatcher<T> {
         }
     }
 
-    /// Routes events from the front of `src` while `waiting` lasts.
+    /// Routes events from the front of `src` while `waiting` lasts; returns how many it
+    /// took. Events for a partition whose subscriber left are lost with
+    /// `OnMissing::Drop`, and the producer asks its source for as many again.
     pub fn dispatch<I>(&mut self, src: &mut VecDeque<T>, sink: &mut Sink<'_, I, T>) -> u64 {
         let mut taken = 0u64;
         let mut dropped = Vec::new();
@@ -128,6 +137,14 @@ impl<T> PartitionDispatcher<T> {
                 continue;
             }
             let mut staged = std::mem::take(&mut part.staged);
+            if part.left && self.on_missing == OnMissing::Drop {
+                // Lost, and asked for again: the demand they used goes back.
+                sink.lose(LostCause::PartitionCancelled, &staged);
+                let n = staged.len() as u64;
+                self.waiting += n;
+                sink.resupply += n;
+                continue;
+            }
             if !part.queue.is_empty() || part.holder.is_none() {
                 part.queue.extend(staged);
                 continue;
@@ -150,6 +167,13 @@ impl<T> PartitionDispatcher<T> {
     /// Events waiting in partition queues.
     pub fn queued(&self) -> u64 {
         self.parts.iter().map(|p| p.queue.len() as u64).sum()
+    }
+
+    /// Events waiting in partition `p`'s queue.
+    pub fn queued_in(&self, p: u32) -> u64 {
+        self.parts
+            .get(p as usize)
+            .map_or(0, |x| x.queue.len() as u64)
     }
 
     /// Discards every queue (the producer is going away).
@@ -175,7 +199,11 @@ mod tests {
     use super::*;
 
     fn rem3() -> PartitionDispatcher<u64> {
-        PartitionDispatcher::new(3, PartitionFn::new(|e: &u64| Some((e % 3) as u32)))
+        PartitionDispatcher::new(
+            3,
+            PartitionFn::new(|e: &u64| Some((e % 3) as u32)),
+            OnMissing::Hold,
+        )
     }
 
     #[test]
@@ -231,7 +259,11 @@ mod tests {
 
     #[test]
     fn partition_hash_drop_uses_no_demand() {
-        let mut d = PartitionDispatcher::new(2, PartitionFn::new(|e: &u64| Some((e % 3) as u32)));
+        let mut d = PartitionDispatcher::new(
+            2,
+            PartitionFn::new(|e: &u64| Some((e % 3) as u32)),
+            OnMissing::Hold,
+        );
         let mut out = Vec::new();
         let mut obs = crate::observe::NoObserver;
         let mut s: Sink<'_, (), u64> = Sink::new(&mut out, &mut obs);

@@ -386,7 +386,12 @@ pub fn config(s: &Scenario, id: usize, opts: &PlanOptions) -> CoreConfig<u64, u6
                 shuffle_seed: shuffle.then_some(seed),
             },
             DispatcherDef::Broadcast => DispatcherSpec::Broadcast,
-            DispatcherDef::Partition { partitions, hash } => DispatcherSpec::Partition {
+            DispatcherDef::Partition {
+                partitions,
+                hash,
+                on_missing,
+            } => DispatcherSpec::Partition {
+                on_missing,
                 partitions,
                 hash: PartitionFn::new(move |e: &u64| hash.partition(*e, partitions)),
             },

@@ -154,6 +154,8 @@ pub enum DispatcherDef {
         partitions: u32,
         /// How an event id maps to a partition.
         hash: HashDef,
+        /// `on_missing_partition`: `hold` (default) or `drop`.
+        on_missing: crate::dispatcher::OnMissing,
     },
 }
 

@@ -167,6 +167,7 @@ pub(super) struct RawStage {
     pub hash: Option<Spanned<RawHash>>,
     pub hash_modulus: Option<Spanned<Int>>,
     pub shuffle_demands_on_first_dispatch: Option<Spanned<bool>>,
+    pub on_missing_partition: Option<Spanned<RawOnMissing>>,
     pub buffer_size: Option<Spanned<Int>>,
     pub buffer_keep: Option<Spanned<RawKeep>>,
     pub demand: Option<Spanned<RawDemandMode>>,
@@ -199,6 +200,11 @@ string_enum! {
 string_enum! {
     /// `hash`.
     RawHash { Rem = "rem", Mix = "mix" }
+}
+
+string_enum! {
+    /// `on_missing_partition`.
+    RawOnMissing { Hold = "hold", Drop = "drop" }
 }
 
 string_enum! {

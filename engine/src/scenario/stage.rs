@@ -5,12 +5,15 @@ use toml::Spanned;
 
 use super::error::{Issue, Issues};
 use super::model::{DispatcherDef, HashDef, SourceDef, StageDef};
-use super::raw::{Int, RawDemandMode, RawDispatcher, RawHash, RawKeep, RawKind, RawStage};
+use super::raw::{
+    Int, RawDemandMode, RawDispatcher, RawHash, RawKeep, RawKind, RawOnMissing, RawStage,
+};
 use super::values::{self, int_in, int_u32, offset_of, path, start, us_to_ns};
 use super::MAX_PARTITIONS;
 use super::{fault, source};
 use crate::buffer::{Keep, DEFAULT_PRODUCER_BUFFER};
 use crate::core::{DemandMode, StageKind};
+use crate::dispatcher::OnMissing;
 
 /// A checked stage, with what later checks need to know about it.
 pub(super) struct Checked {
@@ -140,7 +143,7 @@ fn check_source(
 }
 
 /// The options that only a stage that sends events downstream has, with where they are.
-fn producing_options(s: &RawStage) -> [(&'static str, Option<usize>); 7] {
+fn producing_options(s: &RawStage) -> [(&'static str, Option<usize>); 8] {
     [
         ("dispatcher", offset_of(&s.dispatcher)),
         ("partitions", offset_of(&s.partitions)),
@@ -152,6 +155,7 @@ fn producing_options(s: &RawStage) -> [(&'static str, Option<usize>); 7] {
         ),
         ("buffer_size", offset_of(&s.buffer_size)),
         ("buffer_keep", offset_of(&s.buffer_keep)),
+        ("on_missing_partition", offset_of(&s.on_missing_partition)),
     ]
 }
 
@@ -189,6 +193,11 @@ fn dispatcher(s: &RawStage, name: &str, base: &str, issues: &mut Issues) -> Opti
         (
             "hash_modulus",
             offset_of(&s.hash_modulus),
+            RawDispatcher::Partition,
+        ),
+        (
+            "on_missing_partition",
+            offset_of(&s.on_missing_partition),
             RawDispatcher::Partition,
         ),
         (
@@ -237,7 +246,15 @@ fn partition(s: &RawStage, base: &str, issues: &mut Issues) -> Option<Dispatcher
         Some(RawHash::Rem) => HashDef::Rem { modulus },
         Some(RawHash::Mix) | None => HashDef::Mix { modulus },
     };
-    Some(DispatcherDef::Partition { partitions, hash })
+    let on_missing = match s.on_missing_partition.as_ref().map(|m| *m.get_ref()) {
+        Some(RawOnMissing::Drop) => OnMissing::Drop,
+        Some(RawOnMissing::Hold) | None => OnMissing::Hold,
+    };
+    Some(DispatcherDef::Partition {
+        partitions,
+        hash,
+        on_missing,
+    })
 }
 
 fn hash_modulus(raw: &Spanned<Int>, partitions: u32, base: &str) -> Result<u64, Issue> {

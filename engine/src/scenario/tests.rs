@@ -6,6 +6,7 @@
 use super::*;
 use crate::buffer::Keep;
 use crate::core::{DemandMode, StageKind};
+use crate::dispatcher::OnMissing;
 use crate::opts::{CancelMode, Demand};
 
 /// The text of a test literal: without the newline that follows `r#"`.
@@ -203,6 +204,7 @@ fn full_example_parses_into_the_model() {
         dispatcher: DispatcherDef::Partition {
             partitions: 2,
             hash: HashDef::Rem { modulus: 3 },
+            on_missing: OnMissing::Hold,
         },
         per_event: Some(Dist::LogNormal {
             median_ns: 100.0,
@@ -318,6 +320,7 @@ selector = { modulus = 3 }
     let partition = DispatcherDef::Partition {
         partitions: 2,
         hash: HashDef::Mix { modulus: 2 },
+        on_missing: OnMissing::Hold,
     };
     assert_eq!(scenario.stages[0].dispatcher, partition);
     assert_eq!(
@@ -412,7 +415,8 @@ fn default_scenario_parses() {
         scenario.stages[1].dispatcher,
         DispatcherDef::Partition {
             partitions: 4,
-            hash: HashDef::Mix { modulus: 4 }
+            hash: HashDef::Mix { modulus: 4 },
+            on_missing: OnMissing::Hold,
         }
     );
 }
@@ -467,7 +471,8 @@ fn corpus_files_show_what_their_names_say() {
         partition.stages[0].dispatcher,
         DispatcherDef::Partition {
             partitions: 3,
-            hash: HashDef::Rem { modulus: 3 }
+            hash: HashDef::Rem { modulus: 3 },
+            on_missing: OnMissing::Hold,
         }
     );
     assert_eq!(
@@ -720,8 +725,8 @@ sauce = { range = [1, 2] }
 "#,
         "t.toml:4:1: stage[0].sauce: unknown field `sauce`, expected one of `name`, `kind`, \
          `source`, `dispatcher`, `partitions`, `hash`, `hash_modulus`, \
-         `shuffle_demands_on_first_dispatch`, `buffer_size`, `buffer_keep`, `demand`, \
-         `forward_at_us`, `per_event`, `per_batch`, `fault`",
+         `shuffle_demands_on_first_dispatch`, `on_missing_partition`, `buffer_size`, \
+         `buffer_keep`, `demand`, `forward_at_us`, `per_event`, `per_batch`, `fault`",
     );
     check_err(
         "seeed = 1\n",

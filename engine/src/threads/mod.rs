@@ -54,13 +54,14 @@
 //! ```
 //! use std::sync::{Arc, Mutex};
 //! use flowbench_engine::threads::{Topology, ProducerOptions};
-//! use flowbench_engine::{Chunk, Ctx, DispatcherSpec, Emit, PartitionFn, SubscribeOpts};
+//! use flowbench_engine::{Chunk, Ctx, DispatcherSpec, Emit, OnMissing, PartitionFn, SubscribeOpts};
 //!
 //! let mut t = Topology::new();
 //! let mut next = 0u64;
 //! let opts = ProducerOptions::default().dispatcher(DispatcherSpec::Partition {
 //!     partitions: 2,
 //!     hash: PartitionFn::new(|e: &u64| Some((e % 2) as u32)),
+//!     on_missing: OnMissing::Hold,
 //! });
 //! let src = t.producer("src", opts, move |n: u64, emit: &mut Emit<u64>| {
 //!     let end = (next + n).min(100);
