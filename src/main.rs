@@ -177,7 +177,7 @@ fn run(args: &RunArgs) -> Result<bool, Failure> {
             let opts = ScenarioRunOptions {
                 events: args.events,
                 seed,
-                stop_after: args.until,
+                until: args.until,
                 record: false,
             };
             let run = threads::run_scenario(&scenario, &opts).map_err(|e| match e {
@@ -189,6 +189,14 @@ fn run(args: &RunArgs) -> Result<bool, Failure> {
             }
             let mut summary = run.outcome.summary(&scenario.name);
             summary.fail(&builtin_panics(&run.outcome.stages));
+            if let Some(report) = &run.outcome.deadlock {
+                return Err(Failure::RunFailed {
+                    kind: "deadlock",
+                    error: anyhow::anyhow!("{report}"),
+                    replay: None,
+                    summary: serde_json::to_value(&summary).ok(),
+                });
+            }
             print_summary(&summary, summary.balanced, args.json, || summary.table())?;
             for e in &summary.errors {
                 say!("error: {e}");

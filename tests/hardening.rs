@@ -279,3 +279,50 @@ fn on_missing_partition_drop_counts_the_events_lost_and_keeps_the_rest_running()
     .expect_err("not a partition dispatcher");
     assert_eq!(err.field(), "stage[0].on_missing_partition");
 }
+
+/// Regression: threads had no stall detection, and `--until` stopped producers only, so
+/// a stage inside a long emulated service time kept the run alive.
+#[test]
+fn threads_until_cuts_the_run_even_inside_an_emulated_service() {
+    let s = pipeline(
+        "{ range = [1, 10000] }",
+        "per_event = { dist = \"fixed\", ns = 100000000 }",
+        "",
+    );
+    let run = run_scenario(
+        &s,
+        &ScenarioRunOptions {
+            until: Some(std::time::Duration::from_millis(100)),
+            ..ScenarioRunOptions::default()
+        },
+    )
+    .expect("runs");
+    let o = &run.outcome;
+    assert!(o.cut, "the run was cut");
+    assert!(o.deadlock.is_none());
+    assert!(o.balanced(), "{}", o.summary("x").table());
+    // 10 000 events of 100 ms each cannot all have been handled.
+    assert!(o.stages[1].stats.handled < 10_000);
+}
+
+#[test]
+fn threads_report_a_deadlock_like_the_simulator() {
+    let s = scenario(&STARVE.replace("ON_MISSING", ""));
+    let run = run_scenario(&s, &ScenarioRunOptions::default()).expect("runs");
+    let report = run
+        .outcome
+        .deadlock
+        .as_ref()
+        .expect("a deadlock, not a hang");
+    let text = report.to_string();
+    assert!(
+        text.contains("wait in `p`'s partition queue for `c1`"),
+        "{text}"
+    );
+    assert_eq!(report.stages.len(), 3);
+    assert!(!run.outcome.cut);
+    // The same scenario on the simulator is the same kind of failure.
+    assert!(fails(sim(&s, None, None), "sim deadlock")
+        .deadlock()
+        .is_some());
+}

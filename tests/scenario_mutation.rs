@@ -42,7 +42,7 @@ const MAX_MEAN_SERVICE_NS: f64 = 100_000.0;
 const MAX_PUSHED_EVENTS: u128 = 100_000;
 
 /// How long a run may take before the test says it did not terminate. Runs stop their
-/// producers after `stop_after` (5 s, [`run_options`]), so this is far more than a healthy
+/// producers after `until` (5 s, [`run_options`]), so this is far more than a healthy
 /// run needs, even on 2 busy cores.
 const RUN_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -51,7 +51,7 @@ fn run_options() -> ScenarioRunOptions {
     ScenarioRunOptions {
         events: Some(2_000),
         seed: 1,
-        stop_after: Some(Duration::from_secs(5)),
+        until: Some(Duration::from_secs(5)),
         ..ScenarioRunOptions::default()
     }
 }
@@ -353,7 +353,7 @@ fn run_to_a_balanced_end(seed: &Seed, text: &str, scenario: Scenario) -> Result<
         Err(mpsc::RecvTimeoutError::Timeout) => Err(failure(
             seed,
             text,
-            &format!("the run did not end within {RUN_DEADLINE:?} (stop_after is 5 s)"),
+            &format!("the run did not end within {RUN_DEADLINE:?} (until is 5 s)"),
         )),
         Err(mpsc::RecvTimeoutError::Disconnected) => Err(failure(seed, text, "the run panicked")),
     }

@@ -105,8 +105,9 @@ use crate::dispatcher::DispatcherSpec;
 use crate::logic::{Consumer, Emit, Job, Producer, ProducerConsumer};
 use crate::opts::SubscribeOpts;
 use crate::protocol::{CancelReason, LinkId, StageId};
+use crate::report::DeadlockReport;
 use crate::report::{LinkFigures, RunSummary, StageFigures};
-use crate::sync::{lock, thread, AtomicU64, Mutex, Ordering};
+use crate::sync::{lock, thread, AtomicBool, AtomicU64, Mutex, Ordering};
 
 /// A typed handle to a stage of a [`Topology`]: `I` is what it consumes, `O` what it
 /// produces (`()` where it does not). It belongs to the topology that made it.
@@ -293,6 +294,32 @@ pub(crate) struct Shared {
     pub exits: Vec<Mutex<Option<CancelReason>>>,
     pub undeliverable: Vec<AtomicU64>,
     pub started: Instant,
+    /// When every stage stops where it is (`Topology::until`).
+    pub cut_at: Option<Duration>,
+    /// Set once the run is cut (at `cut_at`) or halted (a deadlock): stages stop where
+    /// they are, and events that cannot be delivered any more are in flight, not lost.
+    pub halted: AtomicBool,
+    /// Per link: events left in mailboxes when the run was cut.
+    pub in_flight: Vec<AtomicU64>,
+    /// Per stage: blocked waiting for mail with nothing else pending (no timer, no
+    /// arrival, no pool job) — what the watchdog reads to tell a deadlock.
+    pub idle: Vec<AtomicBool>,
+    /// Per stage: inputs taken so far; the watchdog sees progress as a change.
+    pub activity: Vec<AtomicU64>,
+    /// The thread waiting in `Running::join`, woken when a stage ends.
+    pub joiner: Mutex<Option<std::thread::Thread>>,
+    /// Stage threads that have ended.
+    pub ended: AtomicU64,
+}
+
+impl Shared {
+    /// A stage thread ends: count it and wake the joiner.
+    fn stage_ended(&self) {
+        self.ended.fetch_add(1, Ordering::SeqCst);
+        if let Some(t) = lock(&self.joiner).as_ref() {
+            t.unpark();
+        }
+    }
 }
 
 impl Shared {
@@ -426,12 +453,17 @@ impl<I: Send + 'static, O: Clone + Send + 'static> ErasedStage for TypedStage<I,
             timers: timers.into(),
             hook: me.hook,
         });
+        let shared = Arc::clone(shared);
         (
             probe,
             Box::new(move || match guarded(move || runner.run()) {
-                Ok(f) => f,
+                Ok(f) => {
+                    shared.stage_ended();
+                    f
+                }
                 Err(msg) => {
                     last_words.say();
+                    shared.stage_ended();
                     std::panic::panic_any(msg)
                 }
             }),
@@ -465,6 +497,7 @@ pub struct Topology {
     stages: Vec<Box<dyn ErasedStage>>,
     links: Vec<(StageId, StageId)>,
     stop_after: Option<Duration>,
+    until: Option<Duration>,
 }
 
 impl Default for Topology {
@@ -530,6 +563,9 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
+/// How often `Running::join` looks for a deadlock while it waits.
+const WATCHDOG_PERIOD: Duration = Duration::from_millis(20);
+
 /// Each topology gets its own brand, so handles of one are refused by another.
 static NEXT_TOPOLOGY: AtomicU64 = AtomicU64::new(1);
 
@@ -541,6 +577,7 @@ impl Topology {
             stages: Vec::new(),
             links: Vec::new(),
             stop_after: None,
+            until: None,
         }
     }
 
@@ -717,6 +754,15 @@ impl Topology {
         self.stop_after = Some(d);
     }
 
+    /// Cuts the run at `d` of wall time: every stage stops where it is, as the
+    /// simulator's `until` does. What is still in a mailbox then is reported in flight
+    /// ([`LinkFigures::in_flight`]) and the outcome says it was cut
+    /// ([`RunOutcome::cut`]). A stage inside its own code (a long job, a hook) stops when
+    /// that code returns.
+    pub fn until(&mut self, d: Duration) {
+        self.until = Some(d);
+    }
+
     fn check(&self) -> Result<(), RunError> {
         let mut names: Vec<&str> = self.stages.iter().map(|s| s.name()).collect();
         names.sort_unstable();
@@ -751,6 +797,13 @@ impl Topology {
             exits: (0..n).map(|_| Mutex::new(None)).collect(),
             undeliverable: (0..self.links.len()).map(|_| AtomicU64::new(0)).collect(),
             started: Instant::now(),
+            cut_at: self.until,
+            halted: AtomicBool::new(false),
+            in_flight: (0..self.links.len()).map(|_| AtomicU64::new(0)).collect(),
+            idle: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            activity: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            joiner: Mutex::new(None),
+            ended: AtomicU64::new(0),
         });
         let ports: Vec<Arc<dyn UpPort>> = self.stages.iter().map(|s| s.port()).collect();
         let names: Vec<String> = self.stages.iter().map(|s| s.name().to_string()).collect();
@@ -820,8 +873,48 @@ impl Running {
         }
     }
 
-    /// Waits for every stage to stop.
+    /// `Some(the activity seen)` if no stage can make progress any more: every stage
+    /// whose thread is still running waits for mail with nothing else pending, and no
+    /// mailbox holds a message.
+    fn quiescent(&self) -> Option<u64> {
+        let mut activity = 0u64;
+        for (i, h) in self.handles.iter().enumerate() {
+            activity = activity.wrapping_add(self.shared.activity[i].load(Ordering::SeqCst));
+            if h.is_finished() {
+                continue;
+            }
+            if !self.shared.idle[i].load(Ordering::SeqCst)
+                || self.probes[i].read().mailbox_depth > 0
+            {
+                return None;
+            }
+        }
+        Some(activity)
+    }
+
+    /// Waits for every stage to stop. A run in which no stage can make progress any more
+    /// (every stage waits for mail that will not come, and nothing is pending) is halted
+    /// and reported in [`RunOutcome::deadlock`]; it never hangs.
     pub fn join(self) -> Result<RunOutcome, RunError> {
+        *lock(&self.shared.joiner) = Some(std::thread::current());
+        let mut seen: Option<u64> = None;
+        let mut deadlock_at = None;
+        let n = self.handles.len() as u64;
+        while self.shared.ended.load(Ordering::SeqCst) < n {
+            // Deadlocked: quiescent twice in a row, with no input taken in between.
+            match (self.quiescent(), seen) {
+                (Some(a), Some(b)) if a == b => {
+                    deadlock_at = Some(self.shared.started.elapsed());
+                    self.shared.halted.store(true, Ordering::SeqCst);
+                    for port in &self.ports {
+                        port.send_halt();
+                    }
+                    break;
+                }
+                (q, _) => seen = q,
+            }
+            std::thread::park_timeout(WATCHDOG_PERIOD);
+        }
         let mut figures = Vec::with_capacity(self.handles.len());
         let mut failures = Vec::new();
         for ((h, name), kind) in self.handles.into_iter().zip(&self.names).zip(&self.kinds) {
@@ -843,14 +936,27 @@ impl Running {
                 producer: p as usize,
                 consumer: c as usize,
                 undeliverable: self.shared.undeliverable[i].load(Ordering::Relaxed),
-                in_flight: 0,
+                in_flight: self.shared.in_flight[i].load(Ordering::Relaxed),
             })
             .collect();
+        let ends: Vec<(usize, usize)> = self
+            .shared
+            .links
+            .iter()
+            .map(|&(p, c)| (p as usize, c as usize))
+            .collect();
+        let deadlock = deadlock_at.map(|t| {
+            let mailboxes = vec![0; figures.len()];
+            let t_ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
+            DeadlockReport::from_figures(t_ns, &figures, &mailboxes, &ends)
+        });
         Ok(RunOutcome {
             elapsed: self.shared.started.elapsed(),
             stages: figures,
             links,
             failures,
+            cut: deadlock.is_none() && self.shared.halted.load(Ordering::SeqCst),
+            deadlock,
         })
     }
 }
@@ -880,6 +986,10 @@ pub struct RunOutcome {
     /// Stage threads that panicked (a runtime bug): their figures are unknown, and the run
     /// does not balance.
     pub failures: Vec<String>,
+    /// The run was cut at its [`Topology::until`] time; what was queued is in flight.
+    pub cut: bool,
+    /// The run could make no progress and was halted: what every stage was doing.
+    pub deadlock: Option<DeadlockReport>,
 }
 
 impl RunOutcome {

@@ -24,12 +24,15 @@ pub(crate) enum Envelope<I> {
     JobDone(SubRef),
     Shutdown,
     Crash(CancelReason),
+    /// Stop where you are (a cut or a deadlock).
+    Halt,
 }
 
 /// Sends upstream messages to a producer whatever its input type.
 pub(crate) trait UpPort: Send + Sync {
     fn send_up(&self, m: Upstream) -> bool;
     fn send_shutdown(&self) -> bool;
+    fn send_halt(&self) -> bool;
 }
 
 impl<I: Send> UpPort for Mailbox<Envelope<I>> {
@@ -39,6 +42,10 @@ impl<I: Send> UpPort for Mailbox<Envelope<I>> {
 
     fn send_shutdown(&self) -> bool {
         self.send(Envelope::Shutdown).is_ok()
+    }
+
+    fn send_halt(&self) -> bool {
+        self.send(Envelope::Halt).is_ok()
     }
 }
 
@@ -90,6 +97,8 @@ pub(crate) struct Runner<I, O> {
     next_arrival: Option<(Duration, Vec<O>)>,
     busy_ns: u64,
     local: VecDeque<Envelope<I>>,
+    /// Stopped where it was (a cut or a deadlock), not by its core.
+    halted: bool,
 }
 
 /// What one input did, for the hook: events handled or emitted, batches received or
@@ -113,6 +122,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
             next_arrival: None,
             busy_ns: 0,
             local: VecDeque::new(),
+            halted: false,
         }
     }
 
@@ -120,6 +130,9 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
         self.step(Input::Start);
         self.next_push();
         while !self.p.core.is_stopped() {
+            if self.cut_due() {
+                break;
+            }
             if self.fire_due() {
                 continue;
             }
@@ -141,10 +154,28 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
                 }
                 Envelope::Shutdown => Input::Shutdown,
                 Envelope::Crash(r) => Input::Crash(r),
+                Envelope::Halt => {
+                    self.halted = true;
+                    break;
+                }
             };
             self.step(input);
         }
         self.finish()
+    }
+
+    /// `true` once the run is cut (its `until` time has come, or another stage saw it
+    /// come, or the watchdog halted a deadlock).
+    fn cut_due(&mut self) -> bool {
+        let shared = &self.p.shared;
+        let now_cut = shared.cut_at.is_some_and(|t| shared.started.elapsed() >= t);
+        if now_cut {
+            shared.halted.store(true, Ordering::SeqCst);
+        }
+        if now_cut || shared.halted.load(Ordering::SeqCst) {
+            self.halted = true;
+        }
+        self.halted
     }
 
     /// Fires the earliest timer or arrival whose time has come, if any (one per call, so
@@ -209,23 +240,37 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
         }
     }
 
-    /// Waits for mail until the next timer or arrival is due. Returns `true` if mail came.
+    /// Waits for mail until the next timer, arrival or the cut is due. Returns `true` if
+    /// mail came.
     fn wait_for_mail(&mut self) -> bool {
-        let started = self.p.shared.started;
-        let deadline = [
+        let shared = &self.p.shared;
+        let started = shared.started;
+        let pending = [
             self.next_arrival.as_ref().map(|a| a.0),
             self.p.timers.front().map(|t| t.0),
         ]
         .into_iter()
         .flatten()
-        .min()
-        .map(|d| started + d);
-        if deadline.is_some_and(|d| d <= Instant::now()) {
+        .min();
+        let deadline = pending
+            .into_iter()
+            .chain(shared.cut_at)
+            .min()
+            .map(|d| started + d);
+        let got = if deadline.is_some_and(|d| d <= Instant::now()) {
             // Something is already due: take what mail there is, do not wait.
             self.p.mailbox.try_recv_all(&mut self.local)
         } else {
-            self.p.mailbox.recv_all(&mut self.local, deadline)
-        }
+            // Nothing but mail can wake this stage: the watchdog may count it idle.
+            let idle = pending.is_none() && self.pool.as_ref().is_none_or(|p| p.in_progress == 0);
+            let me = self.p.id as usize;
+            shared.idle[me].store(idle, Ordering::SeqCst);
+            let got = self.p.mailbox.recv_all(&mut self.local, deadline);
+            shared.activity[me].fetch_add(1, Ordering::SeqCst);
+            shared.idle[me].store(false, Ordering::SeqCst);
+            got
+        };
+        got
     }
 
     /// The core handles one input; then the hook runs, and the messages leave.
@@ -275,8 +320,14 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
                     if let Err(Envelope::Down(Downstream::Events { batch, .. })) =
                         self.p.downs[i].1.send(Envelope::Down(m))
                     {
-                        self.p.shared.undeliverable[link as usize]
-                            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        // After a cut the consumer stopped where it was: in flight.
+                        let shared = &self.p.shared;
+                        let to = if shared.halted.load(Ordering::SeqCst) {
+                            &shared.in_flight
+                        } else {
+                            &shared.undeliverable
+                        };
+                        to[link as usize].fetch_add(batch.len() as u64, Ordering::Relaxed);
                     }
                 }
             }
@@ -312,6 +363,14 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
         let local = std::mem::take(&mut self.local);
         let n = (local.len() + rest.len()) as u64;
         for env in local.into_iter().chain(rest) {
+            if self.halted {
+                // Cut where it stood: what it had not taken yet is in flight.
+                if let Envelope::Down(Downstream::Events { sub, batch }) = env {
+                    self.p.shared.in_flight[sub.link as usize]
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                }
+                continue;
+            }
             let input = match env {
                 Envelope::Up(m) => Input::Up(m),
                 Envelope::Down(m) => Input::Down(m),

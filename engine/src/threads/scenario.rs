@@ -30,8 +30,10 @@ pub struct ScenarioRunOptions {
     pub events: Option<u64>,
     /// Root seed for the emulated service times and arrival gaps.
     pub seed: u64,
-    /// Shut producers down (in order) after this much wall time (`--until`).
-    pub stop_after: Option<Duration>,
+    /// Cut the run at this wall time (`--until`): every stage stops where it is, and what
+    /// is queued is reported in flight, as in the simulator. Emulated service times are
+    /// cut there too.
+    pub until: Option<Duration>,
     /// Record every event each final stage (consumer, pool) handles, with the link it came
     /// on, and the size of every chunk, into [`ScenarioOutcome`]. For tests and
     /// equivalence checks; it costs a lock per chunk.
@@ -122,23 +124,24 @@ fn build(s: &Scenario, opts: &ScenarioRunOptions) -> Result<Built, ScenarioRunEr
         events: opts.events,
         seed: opts.seed,
         until_ns: opts
-            .stop_after
+            .until
             .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
     };
     let plan = RunPlan::new(s, &popts, Runtime::Threads).map_err(ScenarioRunError::Plan)?;
     let mut t = Topology::new();
-    if let Some(d) = opts.stop_after {
-        t.stop_after(d);
+    if let Some(d) = opts.until {
+        t.until(d);
     }
     // Service times and timers count from here; the topology's clock starts a few
     // microseconds later, when it spawns.
     let epoch = Instant::now();
+    let cut = opts.until.map(|d| epoch + d);
     let records: Vec<Arc<Records>> = s.stages.iter().map(|_| Arc::default()).collect();
     let mut handles = Vec::with_capacity(s.stages.len());
     for (i, sp) in plan.stages.iter().enumerate() {
         let cfg = plan::config(s, i, &popts);
         let rec = opts.record.then(|| Arc::clone(&records[i]));
-        let h = add_stage(&mut t, sp, cfg.logic, cfg.output, rec, epoch)?;
+        let h = add_stage(&mut t, sp, cfg.logic, cfg.output, rec, epoch, cut)?;
         handles.push(h);
     }
     for l in &s.links {
@@ -175,6 +178,7 @@ fn add_stage(
     output: Option<OutputConfig<u64>>,
     rec: Option<Arc<Records>>,
     epoch: Instant,
+    cut: Option<Instant>,
 ) -> Result<Handle, RunError> {
     let opts = output.map(producer_options);
     let h = match (logic, opts) {
@@ -190,12 +194,13 @@ fn add_stage(
             Handle::Middle(t.producer_consumer(&sp.name, o, p))
         }
         (Logic::Consumer(c), _) => Handle::Sink(t.consumer(&sp.name, recording_consumer(c, rec))),
-        _ => Handle::Sink(t.consumer_pool(&sp.name, pool_job(sp, rec, epoch))),
+        _ => Handle::Sink(t.consumer_pool(&sp.name, pool_job(sp, rec, epoch, cut))),
     };
     let hook = Emulate {
         service: sp.service.clone(),
         crashes: sp.crashes.clone(),
         rng: SplitMix64::new(sp.seed),
+        cut,
     };
     let mut timers: Vec<(u64, Control)> = sp
         .crashes
@@ -290,12 +295,14 @@ fn pool_job(
     sp: &StagePlan,
     rec: Option<Arc<Records>>,
     epoch: Instant,
+    cut: Option<Instant>,
 ) -> impl crate::logic::Job<u64> {
     struct PoolJob {
         service: ServiceModel,
         seed: u64,
         rec: Option<Arc<Records>>,
         epoch: Instant,
+        cut: Option<Instant>,
     }
     impl crate::logic::Job<u64> for PoolJob {
         fn run(&self, e: u64) {
@@ -308,7 +315,7 @@ fn pool_job(
             }
             let at = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
             let mut rng = SplitMix64::new(self.seed ^ mix64(e));
-            busy_wait(self.service.job_ns(at, &mut rng));
+            busy_wait(self.service.job_ns(at, &mut rng), self.cut);
         }
     }
     PoolJob {
@@ -316,6 +323,7 @@ fn pool_job(
         seed: sp.seed,
         rec,
         epoch,
+        cut,
     }
 }
 
@@ -324,6 +332,7 @@ struct Emulate {
     service: ServiceModel,
     crashes: Crashes,
     rng: SplitMix64,
+    cut: Option<Instant>,
 }
 
 impl StageHook for Emulate {
@@ -332,6 +341,7 @@ impl StageHook for Emulate {
         busy_wait(
             self.service
                 .step_ns(step.events, step.batches, at, &mut self.rng),
+            self.cut,
         );
         if step.events == 0 {
             return None;
@@ -341,12 +351,19 @@ impl StageHook for Emulate {
     }
 }
 
-/// Spins for `ns` of wall time: an emulated service time keeps its core busy.
-fn busy_wait(ns: u64) {
+/// Spins for `ns` of wall time (an emulated service time keeps its core busy), but not
+/// past the run's cut.
+fn busy_wait(ns: u64, cut: Option<Instant>) {
     if ns == 0 {
         return;
     }
-    let end = Instant::now() + Duration::from_nanos(ns);
+    let now = Instant::now();
+    let end = now
+        .checked_add(Duration::from_nanos(ns))
+        .into_iter()
+        .chain(cut)
+        .min()
+        .unwrap_or(now);
     while Instant::now() < end {
         std::hint::spin_loop();
     }
