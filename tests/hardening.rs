@@ -326,3 +326,39 @@ fn threads_report_a_deadlock_like_the_simulator() {
         .deadlock()
         .is_some());
 }
+
+/// A chain of `n` stages listed from the sink up (the order that once made the sim's
+/// set-up cubic and a recursive walk deep).
+fn chain(n: usize) -> String {
+    let mut out = vec![format!(
+        "[[stage]]\nname = \"s{}\"\nkind = \"consumer\"\n",
+        n - 1
+    )];
+    for i in (1..n - 1).rev() {
+        out.push(format!(
+            "[[stage]]\nname = \"s{i}\"\nkind = \"producer_consumer\"\n"
+        ));
+    }
+    out.push(
+        "[[stage]]\nname = \"s0\"\nkind = \"producer\"\nsource = { range = [1, 10] }\n".into(),
+    );
+    for i in 0..n - 1 {
+        out.push(format!(
+            "[[subscription]]\nproducer = \"s{i}\"\nconsumer = \"s{}\"\n",
+            i + 1
+        ));
+    }
+    out.join("\n")
+}
+
+/// Regression: the simulator's set-up grew with the cube of chain depth, and `check` and
+/// the summary with its square. Thousands of stages now run in the test suite.
+#[test]
+fn thousands_of_stages_in_a_chain_check_and_run() {
+    let s = scenario(&chain(3000));
+    assert_eq!(s.stages.len(), 3000);
+    let out = sim(&s, None, None).expect("runs");
+    assert!(out.balanced());
+    assert_eq!(out.events_delivered(), 10);
+    assert_eq!(out.summary().base.stages.len(), 3000);
+}

@@ -158,6 +158,12 @@ pub struct Balance {
 /// Checks the accounting rule for every producing stage.
 pub fn account(stages: &[StageFigures], links: &[LinkFigures]) -> Vec<Balance> {
     let mut out = Vec::new();
+    let mut by_producer: Vec<Vec<usize>> = vec![Vec::new(); stages.len()];
+    for (l, lf) in links.iter().enumerate() {
+        if let Some(v) = by_producer.get_mut(lf.producer) {
+            v.push(l);
+        }
+    }
     for (i, st) in stages.iter().enumerate() {
         if !st.kind.produces() {
             continue;
@@ -172,10 +178,8 @@ pub fn account(stages: &[StageFigures], links: &[LinkFigures]) -> Vec<Balance> {
             ));
         }
         let (mut delivered, mut lost, mut queued, mut in_flight) = (0, s.lost_out, 0, 0);
-        for (l, lf) in links.iter().enumerate() {
-            if lf.producer != i {
-                continue;
-            }
+        for &l in &by_producer[i] {
+            let lf = &links[l];
             let sent = st
                 .out_links
                 .iter()
@@ -301,10 +305,16 @@ impl RunSummary {
             .filter(|s| !s.kind.produces())
             .map(|s| s.stats.handled)
             .sum();
+        // `account` yields one balance per producing stage, in stage order.
+        let mut balances = accounting.iter();
         let rows = stages
             .iter()
             .map(|s| {
-                let bal = accounting.iter().find(|b| b.stage == s.name);
+                let bal = if s.kind.produces() {
+                    balances.next()
+                } else {
+                    None
+                };
                 StageSummary {
                     name: s.name.clone(),
                     kind: s.kind.name(),

@@ -256,30 +256,55 @@ pub(crate) struct Sim<'s, 'w> {
 }
 
 /// The source stages whose events can come down each link (walking up through
-/// producer-consumers), in stage order.
+/// producer-consumers), in stage order. Linear in the size of the graph for a chain:
+/// each stage's sources are found once and shared by its links.
 fn link_sources(s: &Scenario) -> Vec<Vec<u32>> {
-    fn sources_of(s: &Scenario, stage: usize, seen: &mut Vec<bool>, out: &mut Vec<u32>) {
-        if seen[stage] {
-            return;
-        }
-        seen[stage] = true;
-        if s.stages[stage].kind == StageKind::Producer {
-            out.push(stage as u32);
-            return;
-        }
-        for (_, l) in s.inputs_of(stage) {
-            sources_of(s, l.producer, seen, out);
+    let n = s.stages.len();
+    let mut inputs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for l in &s.links {
+        inputs[l.consumer].push(l.producer);
+    }
+    // memo[i]: the sources of stage i, found by an explicit depth-first walk (no
+    // recursion, so a deep chain cannot overflow the stack). A cycle, which validation
+    // does not allow, would only be cut short.
+    let mut memo: Vec<Option<Vec<u32>>> = vec![None; n];
+    let mut entered = vec![false; n];
+    for start in 0..n {
+        let mut stack = vec![(start, false)];
+        while let Some((i, expanded)) = stack.pop() {
+            if memo[i].is_some() {
+                continue;
+            }
+            if s.stages[i].kind == StageKind::Producer {
+                memo[i] = Some(vec![i as u32]);
+                continue;
+            }
+            if !expanded {
+                if entered[i] {
+                    continue;
+                }
+                entered[i] = true;
+                stack.push((i, true));
+                stack.extend(
+                    inputs[i]
+                        .iter()
+                        .filter(|&&p| memo[p].is_none() && !entered[p])
+                        .map(|&p| (p, false)),
+                );
+                continue;
+            }
+            let mut out: Vec<u32> = inputs[i]
+                .iter()
+                .flat_map(|&p| memo[p].iter().flatten().copied())
+                .collect();
+            out.sort_unstable();
+            out.dedup();
+            memo[i] = Some(out);
         }
     }
     s.links
         .iter()
-        .map(|l| {
-            let mut seen = vec![false; s.stages.len()];
-            let mut out = Vec::new();
-            sources_of(s, l.producer, &mut seen, &mut out);
-            out.sort_unstable();
-            out
-        })
+        .map(|l| memo[l.producer].clone().unwrap_or_default())
         .collect()
 }
 
@@ -356,11 +381,12 @@ impl<'s, 'w> Sim<'s, 'w> {
     /// The links of `scenario`, each with its latency stream.
     fn links(scenario: &Scenario, seed: u64) -> Vec<LinkRt> {
         let mut links = Vec::with_capacity(scenario.links.len());
-        for (i, l) in scenario.links.iter().enumerate() {
-            let repeat = scenario.links[..i]
-                .iter()
-                .filter(|o| o.producer == l.producer && o.consumer == l.consumer)
-                .count();
+        // How many earlier subscriptions join the same two stages (for the stream name).
+        let mut seen: std::collections::BTreeMap<(usize, usize), usize> = Default::default();
+        for l in &scenario.links {
+            let count = seen.entry((l.producer, l.consumer)).or_insert(0);
+            let repeat = *count;
+            *count += 1;
             let name = link_stream(
                 &scenario.stages[l.producer].name,
                 &scenario.stages[l.consumer].name,

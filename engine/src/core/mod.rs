@@ -613,10 +613,13 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
                 dispatched: l.dispatched,
                 outstanding: if l.state == LinkState::Live {
                     o.dispatcher
-                        .outstanding(SubRef {
-                            link: l.cfg.link,
-                            gen: l.gen,
-                        })
+                        .outstanding_at(
+                            SubRef {
+                                link: l.cfg.link,
+                                gen: l.gen,
+                            },
+                            l.cfg.partition,
+                        )
                         .unwrap_or(0)
                 } else {
                     0

@@ -268,6 +268,15 @@ impl<T: Clone> Dispatcher<T> {
         }
     }
 
+    /// [`outstanding`](Self::outstanding), knowing the subscription's partition (which
+    /// saves the partition dispatcher a search).
+    pub fn outstanding_at(&self, sub: SubRef, partition: Option<u32>) -> Option<u64> {
+        match (self, partition) {
+            (Dispatcher::Partition(d), Some(p)) => d.outstanding_in(sub, p),
+            _ => self.outstanding(sub),
+        }
+    }
+
     /// Events waiting in partition `p`'s queue (partition dispatcher only).
     pub fn queued_in(&self, p: u32) -> u64 {
         match self {

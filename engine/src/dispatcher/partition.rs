@@ -184,6 +184,14 @@ impl<T> PartitionDispatcher<T> {
         }
     }
 
+    /// Outstanding demand of partition `p`, if `sub` holds it.
+    pub fn outstanding_in(&self, sub: SubRef, p: u32) -> Option<u64> {
+        self.parts
+            .get(p as usize)
+            .filter(|x| x.holder == Some(sub))
+            .map(|x| x.demand)
+    }
+
     /// Outstanding demand of `sub`'s partition.
     pub fn outstanding(&self, sub: SubRef) -> Option<u64> {
         self.parts

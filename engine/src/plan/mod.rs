@@ -228,11 +228,12 @@ impl RunPlan {
                 return Err(PlanError::Unbounded { stage, source });
             }
         }
+        let adj = Adjacency::of(s);
         let stages: Vec<StagePlan> = (0..s.stages.len())
-            .map(|i| stage_plan(s, i, opts))
+            .map(|i| stage_plan(s, i, opts, &adj))
             .collect();
         if runtime == Runtime::Sim && opts.events.is_none() {
-            if let Some(i) = timeless_counter(s, &stages) {
+            if let Some(i) = timeless_counter(s, &stages, &adj) {
                 return Err(PlanError::Timeless {
                     stage: s.stages[i].name.clone(),
                 });
@@ -264,28 +265,37 @@ fn unbounded_source(src: Option<&SourceDef>) -> Option<&'static str> {
 
 /// A counter source with a path to a consuming stage on which no stage and no link takes
 /// time, if there is one.
-fn timeless_counter(s: &Scenario, stages: &[StagePlan]) -> Option<usize> {
-    // free[i]: stage i, free itself, reaches a sink through free stages and links.
-    fn reaches(s: &Scenario, stages: &[StagePlan], i: usize, seen: &mut [bool]) -> bool {
-        if seen[i] || !stages[i].service.is_free() {
-            return false;
-        }
-        seen[i] = true;
-        if !s.stages[i].kind.produces() {
-            return true;
-        }
-        s.outputs_of(i)
-            .filter(|(_, l)| l.latency.is_none())
-            .any(|(_, l)| reaches(s, stages, l.consumer, seen))
-    }
+fn timeless_counter(s: &Scenario, stages: &[StagePlan], adj: &Adjacency) -> Option<usize> {
+    // A walk over free stages and links (explicit stack: a deep chain cannot overflow);
+    // each stage is visited once over all counters, since what a visited stage reaches
+    // has already been found.
+    let mut seen = vec![false; s.stages.len()];
     s.stages.iter().enumerate().find_map(|(i, st)| {
-        let counter = matches!(st.source, Some(SourceDef::Counter { .. }));
-        let mut seen = vec![false; s.stages.len()];
-        (counter && reaches(s, stages, i, &mut seen)).then_some(i)
+        if !matches!(st.source, Some(SourceDef::Counter { .. })) {
+            return None;
+        }
+        let mut stack = vec![i];
+        while let Some(j) = stack.pop() {
+            if seen[j] || !stages[j].service.is_free() {
+                continue;
+            }
+            seen[j] = true;
+            if !s.stages[j].kind.produces() {
+                return Some(i);
+            }
+            stack.extend(
+                adj.outputs[j]
+                    .iter()
+                    .map(|&l| &s.links[l])
+                    .filter(|l| l.latency.is_none())
+                    .map(|l| l.consumer),
+            );
+        }
+        None
     })
 }
 
-fn stage_plan(s: &Scenario, i: usize, opts: &PlanOptions) -> StagePlan {
+fn stage_plan(s: &Scenario, i: usize, opts: &PlanOptions, adj: &Adjacency) -> StagePlan {
     let st = &s.stages[i];
     let (id_base, push) = match &st.source {
         Some(SourceDef::Range { first, .. }) => (Some(*first), None),
@@ -294,8 +304,9 @@ fn stage_plan(s: &Scenario, i: usize, opts: &PlanOptions) -> StagePlan {
         None => (None, None),
     };
     let pool_width = if st.kind == StageKind::ConsumerPool {
-        s.inputs_of(i)
-            .map(|(_, l)| l.demand.max())
+        adj.inputs[i]
+            .iter()
+            .map(|&l| s.links[l].demand.max())
             .max()
             .unwrap_or(1)
     } else {
@@ -346,9 +357,36 @@ pub fn derive_seed(root: u64, name: &str) -> u64 {
     mix64(root ^ mix64(fnv1a64(name.as_bytes())))
 }
 
+/// The subscriptions of every stage, found once: `inputs[i]` and `outputs[i]` are the
+/// link ids whose consumer (producer) is stage `i`, in link order.
+pub(crate) struct Adjacency {
+    pub inputs: Vec<Vec<usize>>,
+    pub outputs: Vec<Vec<usize>>,
+}
+
+impl Adjacency {
+    pub(crate) fn of(s: &Scenario) -> Self {
+        let mut inputs = vec![Vec::new(); s.stages.len()];
+        let mut outputs = vec![Vec::new(); s.stages.len()];
+        for (i, l) in s.links.iter().enumerate() {
+            inputs[l.consumer].push(i);
+            outputs[l.producer].push(i);
+        }
+        Adjacency { inputs, outputs }
+    }
+}
+
 /// Builds one core per stage, in scenario order (index = [`StageId`]).
 pub fn cores(s: &Scenario, opts: &PlanOptions) -> Vec<StageCore<u64, u64>> {
-    (0..s.stages.len()).map(|i| core(s, i, opts)).collect()
+    configs(s, opts).into_iter().map(StageCore::new).collect()
+}
+
+/// The configuration of every stage's core, in scenario order.
+pub fn configs(s: &Scenario, opts: &PlanOptions) -> Vec<CoreConfig<u64, u64>> {
+    let adj = Adjacency::of(s);
+    (0..s.stages.len())
+        .map(|i| config_in(s, i, opts, &adj))
+        .collect()
 }
 
 /// Builds the core of stage `id`.
@@ -358,6 +396,10 @@ pub fn core(s: &Scenario, id: usize, opts: &PlanOptions) -> StageCore<u64, u64> 
 
 /// The configuration of stage `id`'s core.
 pub fn config(s: &Scenario, id: usize, opts: &PlanOptions) -> CoreConfig<u64, u64> {
+    config_in(s, id, opts, &Adjacency::of(s))
+}
+
+fn config_in(s: &Scenario, id: usize, opts: &PlanOptions, adj: &Adjacency) -> CoreConfig<u64, u64> {
     let st = &s.stages[id];
     let logic: Logic<u64, u64> = match st.kind {
         StageKind::Producer => match &st.source {
@@ -369,8 +411,9 @@ pub fn config(s: &Scenario, id: usize, opts: &PlanOptions) -> CoreConfig<u64, u6
         StageKind::Consumer => Logic::Consumer(Box::new(discard)),
         StageKind::ConsumerPool => Logic::ConsumerPool,
     };
-    let inputs = s
-        .inputs_of(id)
+    let inputs = adj.inputs[id]
+        .iter()
+        .map(|&l| (l, &s.links[l]))
         .map(|(l, d)| InLinkConfig {
             link: l as LinkId,
             demand: d.demand,
@@ -406,8 +449,9 @@ pub fn config(s: &Scenario, id: usize, opts: &PlanOptions) -> CoreConfig<u64, u6
                 .flatten(),
             forward_when_subscribed: st.demand_mode == DemandMode::Accumulate
                 && st.forward_at_ns.is_none(),
-            links: s
-                .outputs_of(id)
+            links: adj.outputs[id]
+                .iter()
+                .map(|&l| (l, &s.links[l]))
                 .map(|(l, d)| OutLinkConfig {
                     link: l as LinkId,
                     consumer: d.consumer as StageId,

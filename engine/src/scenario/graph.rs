@@ -15,11 +15,21 @@ pub(super) fn check_connected(
     links: &[(usize, LinkDef, usize)],
     issues: &mut Issues,
 ) {
+    let mut has_in = vec![false; stages.len()];
+    let mut has_out = vec![false; stages.len()];
+    for (_, l, _) in links {
+        if let Some(x) = has_in.get_mut(l.consumer) {
+            *x = true;
+        }
+        if let Some(x) = has_out.get_mut(l.producer) {
+            *x = true;
+        }
+    }
     for (i, stage) in stages.iter().enumerate() {
         let name = stage.def.name.as_str();
         let kind = stage.def.kind;
         let field = format!("stage[{i}]");
-        if kind != StageKind::Producer && !links.iter().any(|(_, l, _)| l.consumer == i) {
+        if kind != StageKind::Producer && !has_in[i] {
             let message = format!(
                 "{} `{name}` has no subscription: add a [[subscription]] with consumer = \
                  \"{name}\"",
@@ -27,7 +37,7 @@ pub(super) fn check_connected(
             );
             issues.push(Issue::new(stage.offset, field.clone(), message));
         }
-        if produces(kind) && !links.iter().any(|(_, l, _)| l.producer == i) {
+        if produces(kind) && !has_out[i] {
             let message = format!(
                 "{} `{name}` has no subscriber: add a [[subscription]] with producer = \
                  \"{name}\"",

@@ -97,11 +97,24 @@ impl<T> Mailbox<T> {
     /// Moves every waiting message into `into`, waiting until there is at least one or
     /// `deadline` passes. Returns `false` on timeout (or if the mailbox is closed).
     pub fn recv_all(&self, into: &mut VecDeque<T>, deadline: Option<Instant>) -> bool {
+        self.recv_all_spinning(into, deadline, true)
+    }
+
+    /// [`recv_all`](Self::recv_all), spinning first only if `spin`: spinning pays when
+    /// the sender runs on another core, and steals the sender's core when threads
+    /// outnumber cores.
+    pub fn recv_all_spinning(
+        &self,
+        into: &mut VecDeque<T>,
+        deadline: Option<Instant>,
+        spin: bool,
+    ) -> bool {
         // Back off exponentially while spinning, so the receiver does not keep the
         // sender's cache line busy.
+        let spins = if spin { SPINS } else { 0 };
         let mut spun = 0;
         let mut step = 1;
-        while spun < SPINS && !self.has_unreceived() {
+        while spun < spins && !self.has_unreceived() {
             for _ in 0..step {
                 std::hint::spin_loop();
             }

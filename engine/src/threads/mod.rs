@@ -310,6 +310,9 @@ pub(crate) struct Shared {
     pub joiner: Mutex<Option<std::thread::Thread>>,
     /// Stage threads that have ended.
     pub ended: AtomicU64,
+    /// Whether a receiver spins before it sleeps: only while stages do not outnumber
+    /// cores (else the spinning thread takes the core the sender needs).
+    pub spin: bool,
 }
 
 impl Shared {
@@ -804,6 +807,7 @@ impl Topology {
             activity: (0..n).map(|_| AtomicU64::new(0)).collect(),
             joiner: Mutex::new(None),
             ended: AtomicU64::new(0),
+            spin: n <= std::thread::available_parallelism().map_or(1, |c| c.get()),
         });
         let ports: Vec<Arc<dyn UpPort>> = self.stages.iter().map(|s| s.port()).collect();
         let names: Vec<String> = self.stages.iter().map(|s| s.name().to_string()).collect();

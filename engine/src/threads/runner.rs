@@ -265,7 +265,10 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
             let idle = pending.is_none() && self.pool.as_ref().is_none_or(|p| p.in_progress == 0);
             let me = self.p.id as usize;
             shared.idle[me].store(idle, Ordering::SeqCst);
-            let got = self.p.mailbox.recv_all(&mut self.local, deadline);
+            let got = self
+                .p
+                .mailbox
+                .recv_all_spinning(&mut self.local, deadline, shared.spin);
             shared.activity[me].fetch_add(1, Ordering::SeqCst);
             shared.idle[me].store(false, Ordering::SeqCst);
             got
@@ -304,7 +307,11 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
         }
         self.route();
         self.busy_ns += t0.elapsed().as_nanos() as u64;
-        self.p.probe.publish(&self.p.core, self.busy_ns);
+        // Probes once the mail taken at once is handled (and after every step while
+        // nothing is queued): live for a reader, without a store per link per message.
+        if self.local.is_empty() {
+            self.p.probe.publish(&self.p.core, self.busy_ns);
+        }
     }
 
     /// Carries the core's messages to their mailboxes and its jobs to the pool.

@@ -138,8 +138,7 @@ fn build(s: &Scenario, opts: &ScenarioRunOptions) -> Result<Built, ScenarioRunEr
     let cut = opts.until.map(|d| epoch + d);
     let records: Vec<Arc<Records>> = s.stages.iter().map(|_| Arc::default()).collect();
     let mut handles = Vec::with_capacity(s.stages.len());
-    for (i, sp) in plan.stages.iter().enumerate() {
-        let cfg = plan::config(s, i, &popts);
+    for ((i, sp), cfg) in plan.stages.iter().enumerate().zip(plan::configs(s, &popts)) {
         let rec = opts.record.then(|| Arc::clone(&records[i]));
         let h = add_stage(&mut t, sp, cfg.logic, cfg.output, rec, epoch, cut)?;
         handles.push(h);
