@@ -362,3 +362,47 @@ fn thousands_of_stages_in_a_chain_check_and_run() {
     assert_eq!(out.events_delivered(), 10);
     assert_eq!(out.summary().base.stages.len(), 3000);
 }
+
+/// Regression: the `lost` column counted a consumer's lost input on consumer rows but not
+/// on producer-consumer rows, so it double-counted on some scenarios and missed on others.
+#[test]
+fn the_lost_column_counts_each_lost_event_once() {
+    let s = scenario(
+        r#"
+[[stage]]
+name = "p"
+kind = "producer"
+source = { range = [1, 5000] }
+
+[[stage]]
+name = "mid"
+kind = "producer_consumer"
+
+[[stage.fault]]
+crash_after_events = 1000
+
+[[stage]]
+name = "c"
+kind = "consumer"
+per_event = { dist = "fixed", ns = 1000 }
+
+[[subscription]]
+producer = "p"
+consumer = "mid"
+max_demand = 100
+
+[[subscription]]
+producer = "mid"
+consumer = "c"
+max_demand = 10
+cancel = "temporary"
+"#,
+    );
+    let out = sim(&s, None, None).expect("runs");
+    let sum = out.summary();
+    assert!(sum.base.balanced);
+    let rows: u64 = sum.base.stages.iter().map(|r| r.lost).sum();
+    let balances: u64 = sum.base.accounting.iter().map(|b| b.lost).sum();
+    assert!(rows > 0, "the crash loses what mid held");
+    assert_eq!(rows, balances, "every lost event on exactly one row");
+}

@@ -237,7 +237,10 @@ pub struct StageSummary {
     pub received: u64,
     /// Events this stage dropped.
     pub dropped: u64,
-    /// Of this stage's events, those lost.
+    /// Events lost *at* this stage, each counted on one row only: input that reached it
+    /// after its subscription ended or while it went away, events discarded from its own
+    /// queues, and events it sent to a stage that was already gone. The column adds up to
+    /// every event the run lost.
     pub lost: u64,
     /// Events still in this stage's buffer or queues at the end.
     pub buffered: u64,
@@ -305,11 +308,18 @@ impl RunSummary {
             .filter(|s| !s.kind.produces())
             .map(|s| s.stats.handled)
             .sum();
+        let mut undeliverable = vec![0u64; stages.len()];
+        for l in links {
+            if let Some(u) = undeliverable.get_mut(l.producer) {
+                *u += l.undeliverable;
+            }
+        }
         // `account` yields one balance per producing stage, in stage order.
         let mut balances = accounting.iter();
         let rows = stages
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 let bal = if s.kind.produces() {
                     balances.next()
                 } else {
@@ -322,7 +332,7 @@ impl RunSummary {
                     delivered: bal.map_or(0, |b| b.delivered),
                     received: s.stats.handled,
                     dropped: s.stats.dropped,
-                    lost: bal.map_or(s.stats.lost_in, |b| b.lost),
+                    lost: s.stats.lost_in + s.stats.lost_out + undeliverable[i],
                     buffered: s.buffered + s.dispatcher_queued + s.input_queued,
                     mailbox_peak: s.mailbox_peak,
                     buffer_peak: s.stats.buffer_peak,
