@@ -406,3 +406,53 @@ cancel = "temporary"
     assert!(rows > 0, "the crash loses what mid held");
     assert_eq!(rows, balances, "every lost event on exactly one row");
 }
+
+/// Regression: restarts left contradictory end states — a restarted producer nobody
+/// subscribes to again showed `running` in a drained run, stopped `normal` short of its
+/// range, or (a push source) made the run a deadlock.
+#[test]
+fn a_producer_nobody_can_subscribe_to_again_is_not_restarted() {
+    for (source, cancel) in [
+        ("{ range = [1, 10000] }", "permanent"),
+        ("{ range = [1, 10000] }", "temporary"),
+        (
+            "{ bursts = { every_us = 10, size = 100, count = 100 } }",
+            "temporary",
+        ),
+    ] {
+        let s = scenario(&format!(
+            r#"
+[[stage]]
+name = "p"
+kind = "producer"
+source = {source}
+
+[[stage.fault]]
+crash_after_events = 4000
+restart_after_us = 10
+
+[[stage]]
+name = "c"
+kind = "consumer"
+per_event = {{ dist = "fixed", ns = 100 }}
+
+[[subscription]]
+producer = "p"
+consumer = "c"
+max_demand = 100
+cancel = "{cancel}"
+"#
+        ));
+        let out = sim(&s, None, None).unwrap_or_else(|e| panic!("{source} {cancel}: {e}"));
+        let p = &out.stages()[0];
+        assert!(out.balanced(), "{source} {cancel}");
+        assert!(
+            p.exit.starts_with("error: injected crash")
+                && p.exit
+                    .ends_with("(not restarted: no consumer subscribes again)"),
+            "{source} {cancel}: {}",
+            p.exit
+        );
+        assert!(out.stages().iter().all(|st| st.exit != "running"));
+    }
+}

@@ -112,6 +112,8 @@ struct StageRt {
     crashes: Crashes,
     pending_crash: Option<usize>,
     restart_pending: bool,
+    /// A restart was due but nobody could subscribe to the fresh incarnation.
+    not_restarted: bool,
     incarnation: u32,
     retired: Option<StageFigures>,
     arrivals: Option<ArrivalRt>,
@@ -142,6 +144,7 @@ impl StageRt {
             crashes: sp.crashes,
             pending_crash: None,
             restart_pending: false,
+            not_restarted: false,
             incarnation: 0,
             retired: None,
             arrivals,
@@ -181,6 +184,9 @@ impl StageRt {
         }
         f.mailbox_peak = self.mailbox_peak;
         f.busy_ns = self.busy_ns;
+        if self.not_restarted {
+            f.exit += " (not restarted: no consumer subscribes again)";
+        }
         f
     }
 }
@@ -908,6 +914,23 @@ impl<'s, 'w> Sim<'s, 'w> {
         }
     }
 
+    /// Whether a consumer of stage `s` can still subscribe to it: only one that restarts
+    /// (and so subscribes again with its original options) can — one whose restart is
+    /// due, or a running one with a crash fault still to fire that restarts it.
+    fn may_be_subscribed_again(&self, s: usize) -> bool {
+        self.links
+            .iter()
+            .filter(|l| l.producer as usize == s)
+            .any(|l| {
+                let c = &self.stages[l.consumer as usize];
+                c.restart_pending
+                    || (!c.core.is_stopped()
+                        && c.crashes
+                            .get_all()
+                            .any(|f| !f.fired() && f.restart_after_ns.is_some()))
+            })
+    }
+
     fn restart(&mut self, s: usize) {
         let st = &mut self.stages[s];
         if let Some(done) = st.busy_until {
@@ -920,6 +943,13 @@ impl<'s, 'w> Sim<'s, 'w> {
         if !st.core.is_stopped() {
             return;
         }
+        if st.kind.produces() && !self.may_be_subscribed_again(s) {
+            // Its consumers do not resubscribe (only a restarted consumer does): a fresh
+            // incarnation would wait for subscribers forever. It stays down, and says so.
+            self.stages[s].not_restarted = true;
+            return;
+        }
+        let st = &mut self.stages[s];
         st.incarnation += 1;
         let mut core = plan::core(self.scenario, s, &self.popts);
         for _ in 0..st.incarnation {
