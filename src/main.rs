@@ -29,6 +29,9 @@ struct Cli {
 enum Command {
     /// Run a scenario (the embedded default when none is given) and print a summary.
     Run(RunArgs),
+    /// Run the benchmark suite (or your scenarios) and compare it with a baseline: exit 1
+    /// on a regression.
+    Bench(BenchArgs),
     /// Validate a scenario file without running it.
     Check {
         /// The scenario file (TOML).
@@ -64,6 +67,48 @@ struct RunArgs {
     /// Print one JSON object on stdout instead of tables.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// The built-in suite: quick (CI, a few minutes on 2 cores) or full.
+    #[arg(long, value_enum)]
+    suite: Option<SuiteArg>,
+    /// Your scenario file, run on the simulator at its seed (repeat for several); replaces
+    /// the built-in suite.
+    #[arg(long = "scenario", value_name = "FILE")]
+    scenarios: Vec<PathBuf>,
+    /// Stop each producer of your scenarios after N events.
+    #[arg(long, value_name = "N")]
+    events: Option<u64>,
+    /// Write this run as a baseline (JSON) to FILE.
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Compare with the baseline in FILE; exit 1 on a regression.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Threshold of the threads ratios, percent (default: from the baseline's spread,
+    /// 25 to 60). Simulated figures are exact; instruction counts may grow 3%.
+    #[arg(long, value_name = "PCT")]
+    max_regression: Option<f64>,
+    /// Also fail when a simulated case behaves differently (another trace hash) with the
+    /// same figures.
+    #[arg(long)]
+    strict: bool,
+    /// Print one JSON object on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Run the instruction-count case once and exit (what callgrind runs).
+    #[arg(long, hide = true, value_name = "EVENTS")]
+    probe: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SuiteArg {
+    /// Small sizes, 5 repetitions: for CI.
+    Quick,
+    /// Larger sizes, 9 repetitions.
+    Full,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -309,6 +354,92 @@ fn print_summary<S: serde::Serialize>(
     Ok(())
 }
 
+fn bench(args: &BenchArgs) -> Result<bool, Failure> {
+    use flowbench_bench::{Baseline, Options, Suite};
+    if let Some(events) = args.probe {
+        flowbench_bench::suite::probe(events);
+        return Ok(true);
+    }
+    let bad = |e: flowbench_bench::BenchError| Failure::BadInput(anyhow::Error::new(e));
+    if let Some(p) = args.max_regression {
+        if !(p.is_finite() && p >= 0.0) {
+            return Err(Failure::BadInput(anyhow::anyhow!(
+                "--max-regression must be a percentage of 0 or more, got {p}"
+            )));
+        }
+    }
+    let suite = match (args.suite, args.scenarios.is_empty()) {
+        (Some(_), false) => {
+            return Err(Failure::BadInput(anyhow::anyhow!(
+                "--suite and --scenario exclude each other: the suite is built in, --scenario \
+                 runs your files instead"
+            )))
+        }
+        (Some(SuiteArg::Full), true) => Suite::Full,
+        (Some(SuiteArg::Quick) | None, true) => Suite::Quick,
+        (None, false) => Suite::Scenarios,
+    };
+    let mut scenarios = Vec::new();
+    for p in &args.scenarios {
+        let s = scenario::load(p)?;
+        scenarios.push((p.display().to_string(), s));
+    }
+    let baseline = match &args.baseline {
+        Some(p) => Some(Baseline::load(p).map_err(bad)?),
+        None => None,
+    };
+    let opts = Options {
+        suite,
+        scenarios,
+        events: args.events,
+        max_regression_pct: args.max_regression,
+        strict: args.strict,
+        exe: std::env::current_exe().ok(),
+        ..Options::default()
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let report =
+        flowbench_bench::run_with_progress(&opts, baseline.as_ref(), &mut |done, total, what| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+            bar.set_message(what.to_string());
+        })
+        .map_err(|e| match (e, &args.baseline) {
+            (flowbench_bench::BenchError::Baseline { message, .. }, Some(p)) => {
+                bad(flowbench_bench::BenchError::Baseline {
+                    file: p.display().to_string(),
+                    message,
+                })
+            }
+            (e, _) => bad(e),
+        })?;
+    bar.finish_and_clear();
+    if let Some(p) = &args.save {
+        report.baseline.save(p).map_err(bad)?;
+    }
+    let ok = !report.regressed();
+    let text = if args.json {
+        let mut v = serde_json::to_value(&report)
+            .context("cannot encode the report")
+            .map_err(|e| Failure::run("run_failed", e))?;
+        if let Some(m) = v.as_object_mut() {
+            m.insert("ok".to_string(), json!(ok));
+            m.insert("summary".to_string(), json!(report.summary_line()));
+        }
+        v.to_string() + "\n"
+    } else {
+        terminal_safe(&report.table())
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if let Some(p) = &args.save {
+        say!("baseline written to {}", p.display());
+    }
+    Ok(ok)
+}
+
 fn check(path: &Path, json: bool) -> Result<bool, Failure> {
     let s = match scenario::load(path) {
         Ok(s) => s,
@@ -353,6 +484,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let (result, json) = match &cli.command {
         Command::Run(args) => (run(args), args.json),
+        Command::Bench(args) => (bench(args), args.json),
         Command::Check { scenario, json } => (check(scenario, *json), false),
     };
     match result {

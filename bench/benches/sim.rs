@@ -7,7 +7,7 @@
 //! bare `BinaryHeap` event loop pushing and popping entries of the same size as the
 //! scheduler's: the cost of the event queue alone, per message.
 //!
-//! `cargo bench -p flowbench-sim --bench sim`
+//! `cargo bench -p flowbench-bench --bench sim`
 
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
