@@ -9,7 +9,7 @@
 //! against crossbeam-channel and `std::sync::mpsc`, and the simulator, with criterion's
 //! HTML reports.
 //!
-//! A run of the gate ([`run`]) measures a versioned [suite](suite) — simulated cases with
+//! A run of the gate ([`run`]) measures a versioned [suite](mod@suite) — simulated cases with
 //! exact metrics, threads pipelines as ratios to a peer measured beside them, and the
 //! simulator's own cost in instructions per message — or the user's scenario files, and
 //! compares it with a saved [`Baseline`]. See [`metric`] for how each kind of figure is
@@ -416,4 +416,58 @@ fn command_line(cmd: &str, args: &[&str]) -> String {
                 .and_then(|s| s.lines().next().map(str::to_string))
         })
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metric::Better;
+
+    fn base(hash: &str, p99: f64) -> Baseline {
+        Baseline {
+            suite: Suite::Scenarios,
+            suite_version: SUITE_VERSION,
+            flowbench: "0".into(),
+            profile: "release".into(),
+            machine: Machine {
+                cpu: "x".into(),
+                cores: 2,
+            },
+            rustc: "r".into(),
+            commit: "c".into(),
+            date: "d".into(),
+            cases: Vec::new(),
+            metrics: vec![Metric::once(
+                "sim/a/p99_us",
+                Kind::Exact,
+                Better::Lower,
+                p99,
+                "us",
+            )],
+            hashes: [("sim/a".to_string(), hash.to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn another_trace_hash_with_the_same_figures_is_behaviour_changed_and_fails_only_strict() {
+        let mut notes = Vec::new();
+        let opts = Options::default();
+        let (rows, changed) = compare_all(&base("aa", 5.0), &base("bb", 5.0), &opts, &mut notes);
+        assert_eq!(changed, ["sim/a"]);
+        let mut report = Report {
+            baseline: base("bb", 5.0),
+            rows,
+            behaviour_changed: changed,
+            strict: false,
+            notes,
+        };
+        assert!(!report.regressed());
+        report.strict = true;
+        assert!(report.regressed());
+        // When a figure moved too, the change is the figure's, not "behaviour changed".
+        let (rows, changed) =
+            compare_all(&base("aa", 5.0), &base("bb", 6.0), &opts, &mut Vec::new());
+        assert!(changed.is_empty());
+        assert_eq!(rows[0].verdict, Verdict::Regressed);
+    }
 }
