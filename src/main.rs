@@ -29,6 +29,9 @@ struct Cli {
 enum Command {
     /// Run a scenario (the embedded default when none is given) and print a summary.
     Run(RunArgs),
+    /// Find the max_demand/min_demand to use: sweep them on the simulator and recommend
+    /// one setting in plain words.
+    Tune(TuneArgs),
     /// Run the benchmark suite (or your scenarios) and compare it with a baseline: exit 1
     /// on a regression.
     Bench(BenchArgs),
@@ -101,6 +104,63 @@ struct BenchArgs {
     /// Run the instruction-count case once and exit (what callgrind runs).
     #[arg(long, hide = true, value_name = "EVENTS")]
     probe: Option<u64>,
+}
+
+#[derive(clap::Args, Debug)]
+struct TuneArgs {
+    /// The scenario file (TOML); without it, the embedded default scenario.
+    scenario: Option<PathBuf>,
+    /// A subscription to tune, as PRODUCER:CONSUMER (`*` matches any stage); repeat for
+    /// several (searched by coordinate descent). Without it every subscription gets the
+    /// same setting.
+    #[arg(long = "subscription", value_name = "PRODUCER:CONSUMER")]
+    subscriptions: Vec<String>,
+    /// The range of max_demand, on a log scale [default: 1..10000].
+    #[arg(long, value_name = "A..B")]
+    max: Option<String>,
+    /// The range of min_demand as a fraction of max_demand [default: 0..0.9].
+    #[arg(long = "min-ratio", value_name = "A..B")]
+    min_ratio: Option<String>,
+    /// Grid size: max_demand values x min ratios [default: 9x4].
+    #[arg(long, value_name = "MxN")]
+    grid: Option<String>,
+    /// Seeds per point.
+    #[arg(long, value_name = "K", default_value_t = 3)]
+    seeds: u64,
+    /// Events per producer per run [default: 20000, or fewer if the scenario has fewer].
+    #[arg(long, value_name = "N")]
+    events: Option<u64>,
+    /// What the recommendation optimises.
+    #[arg(long, value_enum, default_value_t = ObjectiveArg::Balanced)]
+    objective: ObjectiveArg,
+    /// Points run at once [default: available cores].
+    #[arg(long, value_name = "J")]
+    jobs: Option<usize>,
+    /// Run only the I-th of N slices of the sweep (0-based) and print its partial result.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Join shard results (JSON files from --shard --json) into the whole sweep's result.
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    merge: Vec<PathBuf>,
+    /// Where to write the result (tune.json, points.csv) [default without SCENARIO:
+    /// flowbench-report].
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// Print the whole result as one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ObjectiveArg {
+    /// The smallest setting within 2% of the best throughput.
+    Throughput,
+    /// The lowest p99 keeping 95% of the best throughput.
+    P99,
+    /// The lowest peak memory keeping 95% of the best throughput.
+    Memory,
+    /// The knee of the Pareto frontier.
+    Balanced,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -354,6 +414,207 @@ fn print_summary<S: serde::Serialize>(
     Ok(())
 }
 
+/// `A..B` of two numbers.
+fn range<T: std::str::FromStr + PartialOrd + Copy>(
+    flag: &str,
+    text: &str,
+) -> Result<(T, T), Failure> {
+    let bad = || {
+        Failure::BadInput(anyhow::anyhow!(
+            "{flag} must be A..B with A <= B (for example 1..10000), got `{text}`"
+        ))
+    };
+    let (a, b) = text.split_once("..").ok_or_else(bad)?;
+    let a: T = a.trim().parse().map_err(|_| bad())?;
+    let b: T = b.trim().parse().map_err(|_| bad())?;
+    if a > b {
+        return Err(bad());
+    }
+    Ok((a, b))
+}
+
+/// `MxN`, `I/N`: two whole numbers around a separator.
+fn pair(flag: &str, text: &str, sep: char, example: &str) -> Result<(usize, usize), Failure> {
+    let bad = || {
+        Failure::BadInput(anyhow::anyhow!(
+            "{flag} must look like {example}, got `{text}`"
+        ))
+    };
+    let (a, b) = text.split_once(sep).ok_or_else(bad)?;
+    Ok((
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    ))
+}
+
+fn tune(args: &TuneArgs) -> Result<bool, Failure> {
+    use flowbench_bench::tune::{self as t, Objective, TuneOptions, TuneResult};
+    let (scenario, _file) = load(args.scenario.as_deref())?;
+    let bad = |e: t::TuneError| Failure::BadInput(anyhow::Error::new(e));
+    let mut opts = TuneOptions {
+        seeds: args.seeds.max(1),
+        objective: match args.objective {
+            ObjectiveArg::Throughput => Objective::Throughput,
+            ObjectiveArg::P99 => Objective::P99,
+            ObjectiveArg::Memory => Objective::Memory,
+            ObjectiveArg::Balanced => Objective::Balanced,
+        },
+        ..TuneOptions::default()
+    };
+    for sub in &args.subscriptions {
+        let (p, c) = sub.split_once(':').ok_or_else(|| {
+            Failure::BadInput(anyhow::anyhow!(
+                "--subscription must be PRODUCER:CONSUMER, got `{sub}`"
+            ))
+        })?;
+        opts.subscriptions.push((p.to_string(), c.to_string()));
+    }
+    if let Some(m) = &args.max {
+        opts.max = range("--max", m)?;
+        if opts.max.0 == 0 {
+            return Err(Failure::BadInput(anyhow::anyhow!(
+                "--max must start at 1 or more"
+            )));
+        }
+    }
+    if let Some(m) = &args.min_ratio {
+        opts.min_ratio = range("--min-ratio", m)?;
+        if opts.min_ratio.0 < 0.0 || opts.min_ratio.1 >= 1.0 {
+            return Err(Failure::BadInput(anyhow::anyhow!(
+                "--min-ratio must lie in 0..1 (below 1), got `{m}`"
+            )));
+        }
+    }
+    if let Some(g) = &args.grid {
+        opts.grid = pair("--grid", g, 'x', "9x4")?;
+        if opts.grid.0 == 0 || opts.grid.1 == 0 {
+            return Err(Failure::BadInput(anyhow::anyhow!(
+                "--grid needs at least 1x1"
+            )));
+        }
+    }
+    // The sweep's scale: at most 20 000 events per producer per run unless asked.
+    let largest = scenario
+        .stages
+        .iter()
+        .filter_map(|st| match &st.source {
+            Some(scenario::model::SourceDef::Range { first, last }) => Some(last - first + 1),
+            _ => None,
+        })
+        .max();
+    opts.events = args
+        .events
+        .unwrap_or_else(|| largest.map_or(20_000, |n| n.min(20_000)));
+    let shard = match &args.shard {
+        Some(sh) => Some(pair("--shard", sh, '/', "0/4")?),
+        None => None,
+    };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |c| c.get()))
+        .max(1);
+    let result: TuneResult = if args.merge.is_empty() {
+        let bar = indicatif::ProgressBar::new(0);
+        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let r = t::tune(&scenario, &opts, jobs, shard, &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })
+        .map_err(bad)?;
+        bar.finish_and_clear();
+        r
+    } else {
+        let mut shards = Vec::new();
+        for f in &args.merge {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read shard {}", f.display()))
+                .map_err(Failure::BadInput)?;
+            let r: TuneResult = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a tune shard", f.display()))
+                .map_err(Failure::BadInput)?;
+            shards.push(r);
+        }
+        t::merge(&scenario, shards).map_err(bad)?
+    };
+    let report_dir = args.report.clone().or_else(|| {
+        args.scenario
+            .is_none()
+            .then(|| PathBuf::from("flowbench-report"))
+    });
+    if let Some(dir) = &report_dir {
+        write_tune_report(dir, &result)?;
+    }
+    let text = if args.json {
+        serde_json::to_string(&result)
+            .context("cannot encode the result")
+            .map_err(|e| Failure::run("run_failed", e))?
+            + "\n"
+    } else {
+        terminal_safe(&t::table(&result))
+    };
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    if args.events.is_none() && largest.is_some_and(|n| n > opts.events) {
+        say!(
+            "note: each run uses {} events per producer (the scenario has more); --events N changes it",
+            opts.events
+        );
+    }
+    if let Some(dir) = &report_dir {
+        say!("report: {} (tune.json, points.csv)", dir.display());
+    }
+    Ok(result.recommendation.is_some() || result.shard.is_some())
+}
+
+/// `tune.json` (the whole result, which `flowbench report` will redraw) and
+/// `points.csv` (one row per point).
+fn write_tune_report(dir: &Path, r: &flowbench_bench::tune::TuneResult) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| {
+        Failure::BadInput(anyhow::anyhow!(
+            "cannot write the report in {}: {e}",
+            dir.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let json = serde_json::to_string_pretty(r)
+        .context("cannot encode the result")
+        .map_err(|e| Failure::run("run_failed", e))?;
+    std::fs::write(dir.join("tune.json"), json + "\n").map_err(fail)?;
+    let mut csv = String::from(
+        "point,settings,throughput_eps,throughput_spread,p50_us,p99_us,memory_peak_events,drops,excess,failed_runs,pareto\n",
+    );
+    for p in &r.points {
+        let set = p
+            .settings
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}->{}={}/{}",
+                    s.producer, s.consumer, s.max_demand, s.min_demand
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        csv += &format!(
+            "{},\"{}\",{},{},{},{},{},{},{},{},{}\n",
+            p.index,
+            set,
+            p.throughput_eps,
+            p.throughput_spread,
+            p.p50_us,
+            p.p99_us,
+            p.memory_peak_events,
+            p.drops,
+            p.excess,
+            p.failed_runs,
+            r.pareto.contains(&p.index)
+        );
+    }
+    std::fs::write(dir.join("points.csv"), csv).map_err(fail)?;
+    Ok(())
+}
+
 fn bench(args: &BenchArgs) -> Result<bool, Failure> {
     use flowbench_bench::{Baseline, Options, Suite};
     if let Some(events) = args.probe {
@@ -485,6 +746,7 @@ fn main() -> ExitCode {
     let (result, json) = match &cli.command {
         Command::Run(args) => (run(args), args.json),
         Command::Bench(args) => (bench(args), args.json),
+        Command::Tune(args) => (tune(args), args.json),
         Command::Check { scenario, json } => (check(scenario, *json), false),
     };
     match result {

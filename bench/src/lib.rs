@@ -29,6 +29,7 @@ pub mod baseline;
 pub mod metric;
 pub mod pipelines;
 pub mod suite;
+pub mod tune;
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
