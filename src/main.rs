@@ -32,6 +32,16 @@ enum Command {
     /// Find the max_demand/min_demand to use: sweep them on the simulator and recommend
     /// one setting in plain words.
     Tune(TuneArgs),
+    /// Measure what the threads runtime itself costs on this machine and write a profile
+    /// that run and tune charge in the simulator.
+    Calibrate {
+        /// Where to write the profile.
+        #[arg(short = 'o', long = "output", value_name = "FILE", default_value = CALIBRATION_FILE)]
+        output: PathBuf,
+        /// Print the profile as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the benchmark suite (or your scenarios) and compare it with a baseline: exit 1
     /// on a regression.
     Bench(BenchArgs),
@@ -70,6 +80,11 @@ struct RunArgs {
     /// Print one JSON object on stdout instead of tables.
     #[arg(long)]
     json: bool,
+    /// Charge the threads runtime's own costs from this profile (`flowbench calibrate`)
+    /// so the simulator predicts threads [default: ./flowbench-calibration.json if it
+    /// exists].
+    #[arg(long, value_name = "FILE")]
+    calibration: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -149,6 +164,10 @@ struct TuneArgs {
     /// Print the whole result as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// The threads runtime's costs (`flowbench calibrate`), so the sweep predicts
+    /// threads [default: ./flowbench-calibration.json if it exists].
+    #[arg(long, value_name = "FILE")]
+    calibration: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -326,6 +345,7 @@ fn run_sim(args: &RunArgs, scenario: &Scenario, file: &str, seed: u64) -> Result
             .until
             .map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64),
         sample_ns: (args.sample.as_nanos().min(u128::from(u64::MAX)) as u64).max(1),
+        costs: load_calibration(args.calibration.as_deref())?,
     };
     let replay = replay_line(file, args, seed);
     let mut trace = match &args.trace {
@@ -414,6 +434,57 @@ fn print_summary<S: serde::Serialize>(
     Ok(())
 }
 
+/// Where `calibrate` writes its profile, and where `run` and `tune` look for one.
+const CALIBRATION_FILE: &str = "flowbench-calibration.json";
+
+/// The runtime costs of `path`, or of `./flowbench-calibration.json` if it exists.
+fn load_calibration(path: Option<&Path>) -> Result<Option<flowbench_sim::RuntimeCosts>, Failure> {
+    let implicit = Path::new(CALIBRATION_FILE);
+    let path = match path {
+        Some(p) => p,
+        None if implicit.is_file() => implicit,
+        None => return Ok(None),
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the calibration {}", path.display()))
+        .map_err(Failure::BadInput)?;
+    let c: flowbench_bench::calibrate::Calibration = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a flowbench calibration profile", path.display()))
+        .map_err(Failure::BadInput)?;
+    say!(
+        "note: charging the threads runtime's costs from {} ({} ns a message, {} ps an event, {} cores)",
+        path.display(),
+        c.costs.message_ns,
+        c.costs.event_ps,
+        c.costs.cores
+    );
+    Ok(Some(c.costs))
+}
+
+fn calibrate(output: &Path, json: bool) -> Result<bool, Failure> {
+    let c = flowbench_bench::calibrate::calibrate(5);
+    let text = serde_json::to_string_pretty(&c)
+        .context("cannot encode the profile")
+        .map_err(|e| Failure::run("run_failed", e))?;
+    std::fs::write(output, text.clone() + "\n")
+        .with_context(|| format!("cannot write {}", output.display()))
+        .map_err(Failure::BadInput)?;
+    if json {
+        println!("{}", serde_json::to_string(&c).unwrap_or_default());
+    } else {
+        println!(
+            "calibrated: {} ns a message, {} ps an event, {} cores ({} events/s one by one, {} batched); written to {}",
+            c.costs.message_ns,
+            c.costs.event_ps,
+            c.costs.cores,
+            c.one_by_one_eps,
+            c.batched_eps,
+            output.display()
+        );
+    }
+    Ok(true)
+}
+
 /// `A..B` of two numbers.
 fn range<T: std::str::FromStr + PartialOrd + Copy>(
     flag: &str,
@@ -459,6 +530,7 @@ fn tune(args: &TuneArgs) -> Result<bool, Failure> {
             ObjectiveArg::Memory => Objective::Memory,
             ObjectiveArg::Balanced => Objective::Balanced,
         },
+        costs: load_calibration(args.calibration.as_deref())?,
         ..TuneOptions::default()
     };
     for sub in &args.subscriptions {
@@ -747,6 +819,7 @@ fn main() -> ExitCode {
         Command::Run(args) => (run(args), args.json),
         Command::Bench(args) => (bench(args), args.json),
         Command::Tune(args) => (tune(args), args.json),
+        Command::Calibrate { output, json } => (calibrate(output, *json), *json),
         Command::Check { scenario, json } => (check(scenario, *json), false),
     };
     match result {

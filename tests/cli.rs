@@ -338,3 +338,63 @@ partition = 1
         "the report shows each stage: {err}"
     );
 }
+
+/// A calibration profile makes the simulator charge the threads runtime's own costs:
+/// the same scenario then runs slower in virtual time, reproducibly.
+#[test]
+fn run_with_a_calibration_profile_charges_the_runtime_costs() {
+    let profile = tmp_file(
+        "cal.json",
+        br#"{"costs":{"message_ns":2000,"crowded_message_ns":4000,"event_ps":2000,"cores":2},
+            "machine":{"cpu":"test","cores":2},"date":"2026-12-01T00:00:00Z",
+            "one_by_one_eps":1,"batched_eps":1,"crowded_eps":1}"#,
+    );
+    let free = sim_json(&["scenarios/log-pipeline.toml", "--events", "20000"]);
+    let args = [
+        "scenarios/log-pipeline.toml",
+        "--events",
+        "20000",
+        "--calibration",
+        profile.to_str().expect("utf-8"),
+    ];
+    let charged = sim_json(&args);
+    let again = sim_json(&args);
+    let eps = |v: &serde_json::Value| v["virtual_throughput_eps"].as_f64().expect("a number");
+    assert!(
+        eps(&charged) < eps(&free),
+        "{} vs {}",
+        eps(&charged),
+        eps(&free)
+    );
+    assert_eq!(charged["trace_hash"], again["trace_hash"]);
+    let bad = tmp_file("bad-cal.json", b"{}");
+    let out = flowbench(&["run", "--calibration", bad.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a flowbench calibration profile"));
+}
+
+#[test]
+fn tune_without_a_scenario_recommends_and_writes_its_report() {
+    let dir = std::env::temp_dir().join(format!("flowbench-tune-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_flowbench"))
+        .args(["tune", "--grid", "4x2", "--seeds", "1", "--events", "2000"])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("recommendation: "), "{text}");
+    assert!(err.contains("report: flowbench-report"), "{err}");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("flowbench-report/tune.json")).expect("tune.json"),
+    )
+    .expect("JSON");
+    assert!(json["recommendation"]["settings"][0]["max_demand"].is_u64());
+    let csv = std::fs::read_to_string(dir.join("flowbench-report/points.csv")).expect("csv");
+    assert_eq!(
+        csv.lines().count(),
+        1 + json["points"].as_array().map_or(0, Vec::len)
+    );
+}

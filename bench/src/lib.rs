@@ -26,6 +26,7 @@
 //! ```
 
 pub mod baseline;
+pub mod calibrate;
 pub mod metric;
 pub mod pipelines;
 pub mod suite;

@@ -154,6 +154,7 @@ pub fn sim_metrics(case: &SimCase) -> (Vec<Metric>, String) {
         events: case.events,
         until_ns: None,
         sample_ns: 0,
+        costs: None,
     };
     let base = format!("sim/{}", case.name);
     let exact = |name: &str, better: Better, v: f64, unit: &str| {

@@ -68,6 +68,9 @@ pub struct TuneOptions {
     pub events: u64,
     /// What the recommendation optimises.
     pub objective: Objective,
+    /// The threads runtime's own costs (`flowbench calibrate`): with them the sweep
+    /// predicts threads rather than a free runtime.
+    pub costs: Option<flowbench_sim::RuntimeCosts>,
 }
 
 impl Default for TuneOptions {
@@ -80,6 +83,7 @@ impl Default for TuneOptions {
             seeds: 3,
             events: 20_000,
             objective: Objective::Balanced,
+            costs: None,
         }
     }
 }
@@ -282,6 +286,7 @@ fn measure(
             events: Some(opts.events),
             until_ns: None,
             sample_ns: 0,
+            costs: opts.costs,
         };
         let Ok(out) = run(&sc, &o, None) else {
             failed += 1;

@@ -106,6 +106,42 @@ pub struct SimOptions {
     pub until_ns: Option<u64>,
     /// Sample the time series every this many ns of virtual time; 0 turns sampling off.
     pub sample_ns: u64,
+    /// The threads runtime's own costs on a machine ([`RuntimeCosts`], from
+    /// `flowbench calibrate`), charged on top of the scenario's service times so that
+    /// the simulator predicts the threads runtime; `None`: the runtime is free.
+    pub costs: Option<RuntimeCosts>,
+}
+
+/// What the threads runtime itself costs on one machine, measured by `flowbench
+/// calibrate`: the simulator charges it to every stage, and limits how many stages run at
+/// once to the machine's cores (unless the scenario sets `cores`).
+///
+/// ```
+/// use flowbench_sim::RuntimeCosts;
+/// let c = RuntimeCosts { message_ns: 2000, crowded_message_ns: 9000, event_ps: 2500, cores: 2 };
+/// assert_eq!(c.step_ns(true, 1000), 2000 + 2500);
+/// assert_eq!(c.step_ns(false, 0), 0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct RuntimeCosts {
+    /// Per protocol message a stage takes from its mailbox (ask, events, subscribe,
+    /// cancel), ns: the mailbox, the wake-up, the driver's step.
+    pub message_ns: u64,
+    /// The same when stages outnumber cores: a receiver then sleeps and is woken by the
+    /// kernel instead of spinning, and every message pays for it.
+    pub crowded_message_ns: u64,
+    /// Per event handled or emitted, picoseconds: moving it through a batch.
+    pub event_ps: u64,
+    /// Cores of the machine: at most this many stages run at once.
+    pub cores: u32,
+}
+
+impl RuntimeCosts {
+    /// The runtime's cost of a step that took a message (`message`) and moved `events`.
+    pub fn step_ns(&self, message: bool, events: u64) -> u64 {
+        let m = if message { self.message_ns } else { 0 };
+        m.saturating_add(self.event_ps.saturating_mul(events) / 1000)
+    }
 }
 
 impl Default for SimOptions {
@@ -115,6 +151,7 @@ impl Default for SimOptions {
             events: None,
             until_ns: None,
             sample_ns: DEFAULT_SAMPLE_NS,
+            costs: None,
         }
     }
 }
@@ -155,6 +192,7 @@ pub fn run(
         events: opts.events,
         until_ns: opts.until_ns,
         sample_ns: opts.sample_ns,
+        costs: opts.costs,
     };
     sched::Sim::new(scenario, &setup, trace)?.run(|| started.elapsed().as_secs_f64())
 }

@@ -234,6 +234,7 @@ pub(crate) struct Setup {
     pub events: Option<u64>,
     pub until_ns: Option<u64>,
     pub sample_ns: u64,
+    pub costs: Option<crate::RuntimeCosts>,
 }
 
 pub(crate) struct Sim<'s, 'w> {
@@ -259,6 +260,8 @@ pub(crate) struct Sim<'s, 'w> {
     messages: u64,
     /// The first stage whose service would end past the end of virtual time.
     overflow: Option<usize>,
+    /// The threads runtime's own costs, when predicting it.
+    costs: Option<crate::RuntimeCosts>,
 }
 
 /// The source stages whose events can come down each link (walking up through
@@ -367,7 +370,14 @@ impl<'s, 'w> Sim<'s, 'w> {
             queue: EventQueue::new(),
             stages,
             links,
-            limit: scenario.cores,
+            limit: scenario.cores.or(setup.costs.map(|c| c.cores.max(1))),
+            // When stages outnumber cores, messages cost what a crowded machine charges.
+            costs: setup.costs.map(|mut c| {
+                if scenario.stages.len() > c.cores as usize {
+                    c.message_ns = c.crowded_message_ns;
+                }
+                c
+            }),
             busy_cores: 0,
             ready: VecDeque::new(),
             fx: Effects::default(),
@@ -650,6 +660,7 @@ impl<'s, 'w> Sim<'s, 'w> {
     /// The core handles one input now; returns the service time charged for it. The
     /// messages it produced leave when the service ends.
     fn step(&mut self, s: usize, input: In) -> u64 {
+        let message = matches!(input, Input::Up(_) | Input::Down(_));
         let now = self.now;
         let st = &mut self.stages[s];
         let before = Snap::of(st.core.stats());
@@ -658,7 +669,10 @@ impl<'s, 'w> Sim<'s, 'w> {
         let after = Snap::of(st.core.stats());
         let emitted = after.emitted - before.emitted;
         let events = (after.handled - before.handled).max(emitted);
-        let d = st.service_ns(events, after.batches - before.batches, now);
+        let mut d = st.service_ns(events, after.batches - before.batches, now);
+        if let Some(c) = &self.costs {
+            d = d.saturating_add(c.step_ns(message, events));
+        }
         if emitted > 0 {
             if let Some(base) = st.id_base {
                 let first = base.wrapping_add(before.emitted);

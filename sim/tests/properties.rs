@@ -59,6 +59,7 @@ fn options(case: &Case, sample_ns: u64) -> SimOptions {
         events: case.events,
         until_ns: None,
         sample_ns,
+        costs: None,
     }
 }
 
