@@ -136,3 +136,48 @@ fn a_named_subscription_that_does_not_exist_is_refused() {
     let err = tune(&scenario(), &o, 1, None, &quiet).expect_err("no such subscription");
     assert!(err.to_string().contains("src:work"), "{err}");
 }
+
+/// On three example scenarios the recommendation of the default (coarse) grid is within
+/// 5 % of the best value of its objective found on an exhaustive fine grid.
+#[test]
+fn the_coarse_recommendation_is_within_5_percent_of_a_fine_grid() {
+    let costs = flowbench_sim::RuntimeCosts {
+        message_ns: 2_000,
+        crowded_message_ns: 4_000,
+        event_ps: 2_000,
+        cores: 2,
+    };
+    for (name, text) in [
+        ("log-pipeline", include_str!("../../scenarios/log-pipeline.toml")),
+        ("demand-3", include_str!("../../scenarios/demand-3.toml")),
+        ("pool", include_str!("../../scenarios/pool.toml")),
+    ] {
+        let s = parse_str(text, name).unwrap_or_else(|e| panic!("{e}"));
+        let coarse = TuneOptions {
+            seeds: 1,
+            events: 4_000,
+            objective: Objective::Throughput,
+            costs: Some(costs),
+            ..TuneOptions::default()
+        };
+        let fine = TuneOptions {
+            grid: (25, 10),
+            ..coarse.clone()
+        };
+        let rec = tune(&s, &coarse, 2, None, &quiet)
+            .expect("runs")
+            .recommendation
+            .expect("a recommendation");
+        let best = tune(&s, &fine, 2, None, &quiet)
+            .expect("runs")
+            .points
+            .iter()
+            .map(|p| p.throughput_eps)
+            .fold(0.0, f64::max);
+        assert!(
+            rec.throughput_eps >= 0.95 * best,
+            "{name}: recommended {} events/s, fine grid best {best}",
+            rec.throughput_eps
+        );
+    }
+}
