@@ -151,6 +151,10 @@ struct TuneArgs {
     /// Points run at once [default: available cores].
     #[arg(long, value_name = "J")]
     jobs: Option<usize>,
+    /// `threads` also re-measures the recommendation and the fastest frontier points on
+    /// real threads and shows prediction and measurement side by side.
+    #[arg(long, value_enum, default_value_t = Runtime::Sim)]
+    runtime: Runtime,
     /// Run only the I-th of N slices of the sweep (0-based) and print its partial result.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
@@ -610,6 +614,10 @@ fn tune(args: &TuneArgs) -> Result<bool, Failure> {
         }
         t::merge(&scenario, shards).map_err(bad)?
     };
+    let mut result = result;
+    if args.runtime == Runtime::Threads && result.shard.is_none() {
+        t::measure_on_threads(&scenario, &mut result, 3, 3);
+    }
     let report_dir = args.report.clone().or_else(|| {
         args.scenario
             .is_none()

@@ -170,6 +170,85 @@ pub struct TuneResult {
     pub shard: Option<(usize, usize)>,
     /// How many points the whole sweep has.
     pub total_points: usize,
+    /// The best points re-measured on real threads ([`measure_on_threads`]), if asked.
+    #[serde(default)]
+    pub threads: Vec<ThreadsCheck>,
+}
+
+/// A point's prediction next to its measurement on the threads runtime.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThreadsCheck {
+    /// The point.
+    pub point: usize,
+    /// Its settings.
+    pub settings: Vec<Setting>,
+    /// The simulator's throughput, events/s.
+    pub predicted_eps: f64,
+    /// Measured on threads (service times as busy work), events/s: the median of runs.
+    pub measured_eps: f64,
+    /// `(predicted - measured) / measured`, percent.
+    pub error_pct: f64,
+}
+
+/// Re-measures the recommendation and the frontier's fastest points (at most `n`) on real
+/// threads, `reps` runs each, with the same events per producer as the sweep.
+pub fn measure_on_threads(s: &Scenario, r: &mut TuneResult, n: usize, reps: usize) {
+    use flowbench_engine::threads::scenario::{run_scenario, ScenarioRunOptions};
+    let mut chosen: Vec<usize> = r.recommendation.iter().map(|rec| rec.point).collect();
+    let mut front: Vec<&Point> = r
+        .points
+        .iter()
+        .filter(|p| r.pareto.contains(&p.index))
+        .collect();
+    front.sort_by(|a, b| b.throughput_eps.total_cmp(&a.throughput_eps));
+    for p in front {
+        if chosen.len() >= n {
+            break;
+        }
+        if !chosen.contains(&p.index) {
+            chosen.push(p.index);
+        }
+    }
+    let Ok(all) = plans(s, &r.options).map(|(p, _)| p) else {
+        return;
+    };
+    r.threads = chosen
+        .into_iter()
+        .filter_map(|i| {
+            let point = r.points.iter().find(|p| p.index == i)?;
+            let groups: Plan = match all.get(i) {
+                Some(g) => g.clone(),
+                None => return None,
+            };
+            let sc = apply(s, &groups);
+            let opts = ScenarioRunOptions {
+                events: Some(r.options.events),
+                seed: s.seed.unwrap_or(0),
+                ..ScenarioRunOptions::default()
+            };
+            let mut rates: Vec<f64> = (0..reps.max(1))
+                .filter_map(|_| {
+                    let o = run_scenario(&sc, &opts).ok()?.outcome;
+                    let delivered: u64 = o
+                        .stages
+                        .iter()
+                        .filter(|st| !st.kind.produces())
+                        .map(|st| st.stats.handled)
+                        .sum();
+                    Some(delivered as f64 / o.elapsed.as_secs_f64().max(1e-9))
+                })
+                .collect();
+            rates.sort_by(f64::total_cmp);
+            let measured = *rates.get(rates.len() / 2)?;
+            Some(ThreadsCheck {
+                point: i,
+                settings: point.settings.clone(),
+                predicted_eps: point.throughput_eps,
+                measured_eps: measured.round(),
+                error_pct: (point.throughput_eps - measured) / measured.max(1e-9) * 100.0,
+            })
+        })
+        .collect();
 }
 
 /// `max_demand` values from `a` to `b` on a log scale, `n` of them (fewer when they
@@ -436,6 +515,7 @@ pub fn tune(
         recommendation: None,
         shard,
         total_points: all.len(),
+        threads: Vec::new(),
     };
     if shard.is_none() {
         finish(s, &mut r);
@@ -508,6 +588,7 @@ fn descend(
                 recommendation: None,
                 shard: None,
                 total_points: points.len(),
+                threads: Vec::new(),
             };
             finish(s, &mut r);
             if let Some(rec) = &r.recommendation {
@@ -528,6 +609,7 @@ fn descend(
         pareto: Vec::new(),
         recommendation: None,
         shard: None,
+        threads: Vec::new(),
     };
     finish(s, &mut r);
     Ok(r)
@@ -570,6 +652,7 @@ pub fn merge(s: &Scenario, shards: Vec<TuneResult>) -> Result<TuneResult, TuneEr
         recommendation: None,
         shard: None,
         total_points: total,
+        threads: Vec::new(),
     };
     finish(s, &mut r);
     Ok(r)
@@ -799,6 +882,13 @@ pub fn table(r: &TuneResult) -> String {
             p.drops,
             p.failed_runs,
             if r.pareto.contains(&p.index) { "*" } else { "" }
+        );
+    }
+    for c in &r.threads {
+        let _ = writeln!(
+            s,
+            "threads, point {}: predicted {:.0} events/s, measured {:.0} ({:+.0}%)",
+            c.point, c.predicted_eps, c.measured_eps, c.error_pct
         );
     }
     match &r.recommendation {

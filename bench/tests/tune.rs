@@ -148,7 +148,10 @@ fn the_coarse_recommendation_is_within_5_percent_of_a_fine_grid() {
         cores: 2,
     };
     for (name, text) in [
-        ("log-pipeline", include_str!("../../scenarios/log-pipeline.toml")),
+        (
+            "log-pipeline",
+            include_str!("../../scenarios/log-pipeline.toml"),
+        ),
         ("demand-3", include_str!("../../scenarios/demand-3.toml")),
         ("pool", include_str!("../../scenarios/pool.toml")),
     ] {
