@@ -32,6 +32,20 @@ enum Command {
     /// Find the max_demand/min_demand to use: sweep them on the simulator and recommend
     /// one setting in plain words.
     Tune(TuneArgs),
+    /// Draw the report of a sweep (its tune.json) again: index.html with charts, SVGs,
+    /// CSV and JSON.
+    Report {
+        /// A tune result (`tune.json`, or `flowbench tune --json`).
+        result: PathBuf,
+        /// Where to write it.
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_name = "DIR",
+            default_value = "flowbench-report"
+        )]
+        output: PathBuf,
+    },
     /// Measure what the threads runtime itself costs on this machine and write a profile
     /// that run and tune charge in the simulator.
     Calibrate {
@@ -161,8 +175,8 @@ struct TuneArgs {
     /// Join shard results (JSON files from --shard --json) into the whole sweep's result.
     #[arg(long, value_name = "FILE", num_args = 1..)]
     merge: Vec<PathBuf>,
-    /// Where to write the result (tune.json, points.csv) [default without SCENARIO:
-    /// flowbench-report].
+    /// Where to write the report (index.html with charts, SVGs, tune.json, points.csv)
+    /// [default without SCENARIO: flowbench-report].
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
     /// Print the whole result as one JSON object on stdout.
@@ -642,57 +656,50 @@ fn tune(args: &TuneArgs) -> Result<bool, Failure> {
         );
     }
     if let Some(dir) = &report_dir {
-        say!("report: {} (tune.json, points.csv)", dir.display());
+        say!("report: {}", dir.join("index.html").display());
     }
     Ok(result.recommendation.is_some() || result.shard.is_some())
 }
 
-/// `tune.json` (the whole result, which `flowbench report` will redraw) and
-/// `points.csv` (one row per point).
+/// The report of a sweep: `index.html` with its charts, the `.svg` files, `tune.json`
+/// and `points.csv`.
 fn write_tune_report(dir: &Path, r: &flowbench_bench::tune::TuneResult) -> Result<(), Failure> {
-    let fail = |e: std::io::Error| {
-        Failure::BadInput(anyhow::anyhow!(
-            "cannot write the report in {}: {e}",
-            dir.display()
-        ))
-    };
-    std::fs::create_dir_all(dir).map_err(fail)?;
-    let json = serde_json::to_string_pretty(r)
-        .context("cannot encode the result")
-        .map_err(|e| Failure::run("run_failed", e))?;
-    std::fs::write(dir.join("tune.json"), json + "\n").map_err(fail)?;
-    let mut csv = String::from(
-        "point,settings,throughput_eps,throughput_spread,p50_us,p99_us,memory_peak_events,drops,excess,failed_runs,pareto\n",
-    );
-    for p in &r.points {
-        let set = p
-            .settings
-            .iter()
-            .map(|s| {
-                format!(
-                    "{}->{}={}/{}",
-                    s.producer, s.consumer, s.max_demand, s.min_demand
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" ");
-        csv += &format!(
-            "{},\"{}\",{},{},{},{},{},{},{},{},{}\n",
-            p.index,
-            set,
-            p.throughput_eps,
-            p.throughput_spread,
-            p.p50_us,
-            p.p99_us,
-            p.memory_peak_events,
-            p.drops,
-            p.excess,
-            p.failed_runs,
-            r.pareto.contains(&p.index)
+    let m = flowbench_bench::Machine::this();
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "unknown".to_string(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
         );
-    }
-    std::fs::write(dir.join("points.csv"), csv).map_err(fail)?;
-    Ok(())
+    let header = flowbench_reports::Header {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        commit,
+        machine: format!("{} ({} cores)", m.cpu, m.cores),
+        date: flowbench_bench::baseline::utc_date(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        ),
+    };
+    flowbench_reports::write_tune_report(r, &header, dir)
+        .map(drop)
+        .map_err(|e| Failure::BadInput(anyhow::Error::new(e)))
+}
+
+/// `flowbench report RESULT.json -o DIR`: redraws a sweep's report.
+fn report(result: &Path, out: &Path) -> Result<bool, Failure> {
+    let text = std::fs::read_to_string(result)
+        .with_context(|| format!("cannot read {}", result.display()))
+        .map_err(Failure::BadInput)?;
+    let r: flowbench_bench::tune::TuneResult = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a tune result (tune.json)", result.display()))
+        .map_err(Failure::BadInput)?;
+    write_tune_report(out, &r)?;
+    say!("report: {}", out.join("index.html").display());
+    Ok(true)
 }
 
 fn bench(args: &BenchArgs) -> Result<bool, Failure> {
@@ -828,6 +835,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => (bench(args), args.json),
         Command::Tune(args) => (tune(args), args.json),
         Command::Calibrate { output, json } => (calibrate(output, *json), *json),
+        Command::Report { result, output } => (report(result, output), false),
         Command::Check { scenario, json } => (check(scenario, *json), false),
     };
     match result {

@@ -1,0 +1,126 @@
+//! A tune report: every file is there, every SVG is well-formed XML with its title and
+//! axis labels, and the CSV says what the JSON says.
+
+use flowbench_bench::tune::{tune, TuneOptions, TuneResult};
+use flowbench_engine::scenario::{parse_str, DEFAULT_SCENARIO};
+use flowbench_reports::{write_tune_report, Header};
+
+fn result() -> TuneResult {
+    let s = parse_str(DEFAULT_SCENARIO, "log-pipeline.toml").unwrap_or_else(|e| panic!("{e}"));
+    let opts = TuneOptions {
+        grid: (5, 3),
+        seeds: 1,
+        events: 3_000,
+        ..TuneOptions::default()
+    };
+    tune(&s, &opts, 2, None, &|_, _| {}).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_tune_report_has_its_files_charts_and_data() {
+    let r = result();
+    let dir = std::env::temp_dir().join(format!("flowbench-report-test-{}", std::process::id()));
+    let header = Header {
+        version: "0.1.0".into(),
+        commit: "abc".into(),
+        machine: "test (2 cores)".into(),
+        date: "2026-12-01T00:00:00Z".into(),
+    };
+    let files = write_tune_report(&r, &header, &dir).unwrap_or_else(|e| panic!("{e}"));
+    for name in [
+        "index.html",
+        "tune.json",
+        "points.csv",
+        "throughput-heatmap.svg",
+        "p99.svg",
+        "memory.svg",
+        "pareto.svg",
+        "busy.svg",
+    ] {
+        assert!(files.contains(&dir.join(name)), "{name} written");
+        assert!(dir.join(name).is_file(), "{name} exists");
+    }
+    let expect = [
+        (
+            "throughput-heatmap.svg",
+            vec![
+                "Throughput over max_demand",
+                "max_demand",
+                "min_demand / max_demand",
+            ],
+        ),
+        (
+            "p99.svg",
+            vec![
+                "p99 latency against max_demand",
+                "max_demand (log scale)",
+                "p99 latency (us)",
+                "min ratio 0.00",
+            ],
+        ),
+        (
+            "memory.svg",
+            vec!["Peak memory against max_demand", "peak events held"],
+        ),
+        (
+            "pareto.svg",
+            vec![
+                "Pareto frontier",
+                "p99 latency (us)",
+                "throughput (events/s, virtual)",
+                "recommended",
+            ],
+        ),
+        (
+            "busy.svg",
+            vec![
+                "Busy fraction of each stage",
+                "busy fraction (0 to 1)",
+                "parse",
+            ],
+        ),
+    ];
+    for (name, texts) in expect {
+        let svg = std::fs::read_to_string(dir.join(name)).expect("readable");
+        let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        let words: String = doc
+            .descendants()
+            .filter(|n| n.is_text())
+            .filter_map(|n| n.text())
+            .collect::<Vec<_>>()
+            .join(" ");
+        for t in texts {
+            assert!(words.contains(t), "{name} has no `{t}`");
+        }
+    }
+    let html = std::fs::read_to_string(dir.join("index.html")).expect("readable");
+    assert!(html.contains("<h1>flowbench tune: log-pipeline</h1>"));
+    assert!(html.contains("commit abc") && html.contains("test (2 cores)"));
+    assert_eq!(html.matches("<svg").count(), 5, "every chart inline");
+    assert!(
+        !html.contains("http://")
+            || html.matches("http://").count()
+                == html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count(),
+        "no network resource"
+    );
+    // The CSV says what the JSON says.
+    let json: TuneResult =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tune.json")).expect("json"))
+            .expect("a tune result");
+    assert_eq!(json, r);
+    let csv = std::fs::read_to_string(dir.join("points.csv")).expect("csv");
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), r.points.len());
+    for (row, p) in rows.iter().zip(&r.points) {
+        let tail: Vec<&str> = row.rsplitn(10, ',').collect();
+        // point, "settings", throughput, spread, p50, p99, memory, drops, excess, failed, pareto
+        assert!(row.starts_with(&format!("{},", p.index)));
+        assert_eq!(tail[0], r.pareto.contains(&p.index).to_string());
+        assert_eq!(
+            tail[8].parse::<f64>().expect("throughput"),
+            p.throughput_eps
+        );
+        assert_eq!(tail[5].parse::<f64>().expect("p99"), p.p99_us);
+    }
+}
