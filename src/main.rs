@@ -99,6 +99,10 @@ struct RunArgs {
     /// exists].
     #[arg(long, value_name = "FILE")]
     calibration: Option<PathBuf>,
+    /// Write a report of the run (sim): index.html with charts over virtual time, SVGs,
+    /// summary.json and series.csv.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -314,9 +318,9 @@ fn run(args: &RunArgs) -> Result<bool, Failure> {
     let seed = args.seed.or(scenario.seed).unwrap_or(0);
     match args.runtime {
         Runtime::Threads => {
-            if args.trace.is_some() {
+            if args.trace.is_some() || args.report.is_some() {
                 return Err(Failure::BadInput(anyhow::anyhow!(
-                    "--trace is only available with --runtime sim"
+                    "--trace and --report are only available with --runtime sim"
                 )));
             }
             let opts = ScenarioRunOptions {
@@ -413,6 +417,11 @@ fn run_sim(args: &RunArgs, scenario: &Scenario, file: &str, seed: u64) -> Result
     };
     if let Some(t) = trace.take() {
         t.commit().map_err(|e| Failure::run("trace_write", e))?;
+    }
+    if let Some(dir) = &args.report {
+        flowbench_reports::write_run_report(&outcome, &report_header(), dir)
+            .map_err(|e| Failure::BadInput(anyhow::Error::new(e)))?;
+        say!("report: {}", dir.join("index.html").display());
     }
     let mut summary = outcome.summary();
     summary.base.fail(&builtin_panics(outcome.stages()));
@@ -664,6 +673,13 @@ fn tune(args: &TuneArgs) -> Result<bool, Failure> {
 /// The report of a sweep: `index.html` with its charts, the `.svg` files, `tune.json`
 /// and `points.csv`.
 fn write_tune_report(dir: &Path, r: &flowbench_bench::tune::TuneResult) -> Result<(), Failure> {
+    flowbench_reports::write_tune_report(r, &report_header(), dir)
+        .map(drop)
+        .map_err(|e| Failure::BadInput(anyhow::Error::new(e)))
+}
+
+/// What a report's header says: version, commit, machine, date.
+fn report_header() -> flowbench_reports::Header {
     let m = flowbench_bench::Machine::this();
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -674,7 +690,7 @@ fn write_tune_report(dir: &Path, r: &flowbench_bench::tune::TuneResult) -> Resul
             || "unknown".to_string(),
             |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
         );
-    let header = flowbench_reports::Header {
+    flowbench_reports::Header {
         version: env!("CARGO_PKG_VERSION").to_string(),
         commit,
         machine: format!("{} ({} cores)", m.cpu, m.cores),
@@ -683,10 +699,7 @@ fn write_tune_report(dir: &Path, r: &flowbench_bench::tune::TuneResult) -> Resul
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
         ),
-    };
-    flowbench_reports::write_tune_report(r, &header, dir)
-        .map(drop)
-        .map_err(|e| Failure::BadInput(anyhow::Error::new(e)))
+    }
 }
 
 /// `flowbench report RESULT.json -o DIR`: redraws a sweep's report.

@@ -460,3 +460,241 @@ pub fn points_csv(r: &TuneResult) -> String {
     }
     csv
 }
+
+/// Lines of `(t in ms, value)` per named series, on one chart.
+fn lines(
+    name: &'static str,
+    title: &str,
+    y_desc: &str,
+    t_ns: &[u64],
+    series: &[(String, Vec<f64>)],
+) -> Result<Chart, ReportError> {
+    let t_end = t_ns.last().copied().unwrap_or(1).max(1) as f64 / 1e6;
+    let top = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(1e-9, f64::max)
+        * 1.1;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..t_end, 0.0..top)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("virtual time (ms)")
+            .y_desc(y_desc)
+            .draw()
+            .map_err(err)?;
+        for (k, (label, v)) in series.iter().enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            let pts = t_ns.iter().zip(v).map(|(t, y)| (*t as f64 / 1e6, *y));
+            chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                .map_err(err)?
+                .label(label.clone())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
+        }
+        if !series.is_empty() {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(err)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(Chart {
+        name,
+        title: title.to_string(),
+        svg,
+    })
+}
+
+fn bars(
+    name: &'static str,
+    title: &str,
+    y_desc: &str,
+    x_desc: &str,
+    items: &[(String, f64)],
+) -> Result<Chart, ReportError> {
+    let top = items.iter().map(|i| i.1).fold(1e-9, f64::max) * 1.1;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0..items.len().max(1), 0.0..top)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(&|i| items.get(*i).map_or_else(String::new, |s| s.0.clone()))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(
+                items.iter().enumerate().map(|(i, (_, v))| {
+                    Rectangle::new([(i, 0.0), (i + 1, *v)], BLUE.mix(0.6).filled())
+                }),
+            )
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(Chart {
+        name,
+        title: title.to_string(),
+        svg,
+    })
+}
+
+/// The report of one simulated run: mailbox, buffer and outstanding-demand depth over
+/// virtual time per stage and link, the latency distribution, and the busy fraction per
+/// stage; `summary.json` and `series.csv` beside them. Returns the files written.
+pub fn write_run_report(
+    out: &flowbench_sim::SimOutcome,
+    header: &Header,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, ReportError> {
+    let io = |e: std::io::Error| {
+        ReportError(format!("cannot write the report in {}: {e}", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let s = out.series();
+    let per_stage = |f: fn(&flowbench_sim::StageSeries) -> Vec<f64>| -> Vec<(String, Vec<f64>)> {
+        s.stages.iter().map(|st| (st.name.clone(), f(st))).collect()
+    };
+    let as_f = |v: &[u64]| v.iter().map(|x| *x as f64).collect::<Vec<f64>>();
+    let mut charts = vec![
+        lines(
+            "mailbox",
+            "Mailbox depth per stage over time",
+            "messages waiting",
+            &s.t_ns,
+            &per_stage(|st| st.mailbox.iter().map(|x| *x as f64).collect()),
+        )?,
+        lines(
+            "buffered",
+            "Events buffered or queued per stage over time",
+            "events (buffer + queues)",
+            &s.t_ns,
+            &per_stage(|st| {
+                st.buffered
+                    .iter()
+                    .zip(&st.queued)
+                    .map(|(b, q)| (b + q) as f64)
+                    .collect()
+            }),
+        )?,
+        lines(
+            "outstanding",
+            "Outstanding demand per subscription over time",
+            "events asked and not yet received",
+            &s.t_ns,
+            &s.links
+                .iter()
+                .map(|l| {
+                    (
+                        format!("{} -> {}", l.producer, l.consumer),
+                        as_f(&l.outstanding),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )?,
+    ];
+    let sum = out.summary();
+    let l = sum.latency_us;
+    charts.push(bars(
+        "latency",
+        "Born-to-consumed latency",
+        "latency (us)",
+        "quantile",
+        &[
+            ("p50".to_string(), l.p50),
+            ("p90".to_string(), l.p90),
+            ("p99".to_string(), l.p99),
+            ("max".to_string(), l.max),
+        ],
+    )?);
+    charts.push(bars(
+        "busy",
+        "Busy fraction per stage over the run",
+        "busy fraction (0 to 1)",
+        "stage",
+        &out.stages()
+            .iter()
+            .zip(out.busy_fractions())
+            .map(|(st, b)| (st.name.clone(), *b))
+            .collect::<Vec<_>>(),
+    )?);
+    let mut written = Vec::new();
+    for c in &charts {
+        let path = dir.join(format!("{}.svg", c.name));
+        std::fs::write(&path, &c.svg).map_err(io)?;
+        written.push(path);
+    }
+    let json = serde_json::to_string_pretty(&sum).map_err(|e| ReportError(e.to_string()))? + "\n";
+    std::fs::write(dir.join("summary.json"), json).map_err(io)?;
+    written.push(dir.join("summary.json"));
+    let mut csv = String::from("t_ns,stage,mailbox,buffered,queued,busy_ns\n");
+    for st in &s.stages {
+        for (i, t) in s.t_ns.iter().enumerate() {
+            let at = |v: &Vec<u64>| v.get(i).copied().unwrap_or(0);
+            let _ = writeln!(
+                csv,
+                "{t},{},{},{},{},{}",
+                st.name,
+                at(&st.mailbox),
+                at(&st.buffered),
+                at(&st.queued),
+                at(&st.busy_ns)
+            );
+        }
+    }
+    std::fs::write(dir.join("series.csv"), csv).map_err(io)?;
+    written.push(dir.join("series.csv"));
+    let drops: u64 = sum.base.stages.iter().map(|r| r.dropped).sum();
+    let lost: u64 = sum.base.stages.iter().map(|r| r.lost).sum();
+    let mut html = String::new();
+    let _ = writeln!(
+        html,
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>flowbench run: {name}</title>\
+         <style>body{{font-family:sans-serif;max-width:780px;margin:2em auto}}</style></head><body>\n\
+         <h1>flowbench run: {name}</h1>\n<p>seed {seed}, trace hash {hash}; flowbench {ver}, commit {commit}, {machine}, {date}</p>\n\
+         <p>{delivered} events delivered in {vt:.6} s of virtual time ({tp:.0} events/s); {drops} dropped, {lost} lost; {verdict}</p>",
+        name = escape(&sum.base.scenario),
+        seed = sum.seed,
+        hash = sum.trace_hash,
+        ver = escape(&header.version),
+        commit = escape(&header.commit),
+        machine = escape(&header.machine),
+        date = escape(&header.date),
+        delivered = sum.base.events_delivered,
+        vt = sum.virtual_time_s,
+        tp = sum.virtual_throughput_eps,
+        verdict = if sum.base.balanced { "balanced" } else { "NOT BALANCED" },
+    );
+    for c in &charts {
+        let _ = writeln!(html, "<h2>{}</h2>\n{}", escape(&c.title), c.svg);
+    }
+    let _ = writeln!(
+        html,
+        "<p>Data: <a href=\"summary.json\">summary.json</a>, <a href=\"series.csv\">series.csv</a>.</p>\n</body></html>"
+    );
+    std::fs::write(dir.join("index.html"), html).map_err(io)?;
+    written.push(dir.join("index.html"));
+    Ok(written)
+}

@@ -124,3 +124,62 @@ fn a_tune_report_has_its_files_charts_and_data() {
         assert_eq!(tail[5].parse::<f64>().expect("p99"), p.p99_us);
     }
 }
+
+#[test]
+fn a_run_report_has_its_charts_over_virtual_time_and_data() {
+    let s = parse_str(DEFAULT_SCENARIO, "log-pipeline.toml").unwrap_or_else(|e| panic!("{e}"));
+    let opts = flowbench_sim::SimOptions {
+        events: Some(50_000),
+        sample_ns: 100_000,
+        ..flowbench_sim::SimOptions::default()
+    };
+    let out = flowbench_sim::run(&s, &opts, None).unwrap_or_else(|e| panic!("{e}"));
+    let dir = std::env::temp_dir().join(format!("flowbench-run-report-{}", std::process::id()));
+    let files = flowbench_reports::write_run_report(&out, &Header::default(), &dir)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(files.len(), 8);
+    for (name, texts) in [
+        (
+            "mailbox.svg",
+            vec![
+                "Mailbox depth per stage",
+                "virtual time (ms)",
+                "messages waiting",
+                "parse",
+            ],
+        ),
+        (
+            "buffered.svg",
+            vec!["Events buffered or queued", "events (buffer + queues)"],
+        ),
+        (
+            "outstanding.svg",
+            vec!["Outstanding demand per subscription", "parse -> agg-0"],
+        ),
+        (
+            "latency.svg",
+            vec!["Born-to-consumed latency", "latency (us)", "p99"],
+        ),
+        (
+            "busy.svg",
+            vec!["Busy fraction per stage", "busy fraction (0 to 1)"],
+        ),
+    ] {
+        let svg = std::fs::read_to_string(dir.join(name)).expect("readable");
+        let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let words: String = doc
+            .descendants()
+            .filter_map(|n| n.text())
+            .collect::<Vec<_>>()
+            .join(" ");
+        for t in texts {
+            assert!(words.contains(t), "{name} has no `{t}`");
+        }
+    }
+    let csv = std::fs::read_to_string(dir.join("series.csv")).expect("csv");
+    assert_eq!(csv.lines().count(), 1 + out.series().len() * s.stages.len());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("json"))
+            .expect("JSON");
+    assert_eq!(summary["trace_hash"], out.trace_hash_hex());
+}
