@@ -61,6 +61,20 @@ struct Chart {
 
 const SIZE: (u32, u32) = (720, 420);
 
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// Draws one chart on a white SVG canvas of [`SIZE`] and returns the SVG text.
+fn render(draw: impl FnOnce(&Area<'_>) -> Result<(), ReportError>) -> Result<String, ReportError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        draw(&root)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
 fn err<E: std::fmt::Display>(e: E) -> ReportError {
     ReportError(format!("cannot draw a chart: {e}"))
 }
@@ -107,11 +121,8 @@ fn heatmap(r: &TuneResult) -> Result<Chart, ReportError> {
         .iter()
         .map(|p| p.throughput_eps)
         .fold(1.0, f64::max);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+    let svg = render(|root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(
                 "Throughput over max_demand and min_demand / max_demand",
                 ("sans-serif", 18),
@@ -143,8 +154,8 @@ fn heatmap(r: &TuneResult) -> Result<Chart, ReportError> {
             Some(Rectangle::new([(i, j), (i + 1, j + 1)], color.filled()))
         });
         chart.draw_series(cells).map_err(err)?;
-        root.present().map_err(err)?;
-    }
+        Ok(())
+    })?;
     Ok(Chart {
         name: "throughput-heatmap",
         title: "Throughput (events/s, virtual) by setting: red is the best, blue the worst".into(),
@@ -165,11 +176,8 @@ fn against_max(
         maxes.first().copied().unwrap_or(1) as f64,
         maxes.last().copied().unwrap_or(1).max(2) as f64,
     );
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+    let svg = render(|root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(10)
             .x_label_area_size(40)
@@ -207,8 +215,8 @@ fn against_max(
             .border_style(BLACK)
             .draw()
             .map_err(err)?;
-        root.present().map_err(err)?;
-    }
+        Ok(())
+    })?;
     Ok(Chart {
         name,
         title: title.to_string(),
@@ -225,11 +233,8 @@ fn pareto(r: &TuneResult) -> Result<Chart, ReportError> {
         .fold(1.0, f64::max)
         * 1.1;
     let rec = r.recommendation.as_ref().map(|x| x.point);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+    let svg = render(|root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(
                 "Pareto frontier: throughput against p99 latency",
                 ("sans-serif", 18),
@@ -275,8 +280,8 @@ fn pareto(r: &TuneResult) -> Result<Chart, ReportError> {
             .border_style(BLACK)
             .draw()
             .map_err(err)?;
-        root.present().map_err(err)?;
-    }
+        Ok(())
+    })?;
     Ok(Chart {
         name: "pareto",
         title: "Pareto frontier over throughput and p99 (the cross is the recommendation)".into(),
@@ -292,42 +297,17 @@ fn busy(r: &TuneResult) -> Result<Option<Chart>, ReportError> {
     else {
         return Ok(None);
     };
-    let stages: Vec<(&String, &f64)> = p.busy.iter().collect();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Busy fraction of each stage at the recommended setting",
-                ("sans-serif", 18),
-            )
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0..stages.len(), 0.0..1.0)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_desc("stage")
-            .y_desc("busy fraction (0 to 1)")
-            .x_label_formatter(&|i| stages.get(*i).map_or_else(String::new, |s| s.0.clone()))
-            .draw()
-            .map_err(err)?;
-        chart
-            .draw_series(stages.iter().enumerate().map(|(i, (_, b))| {
-                Rectangle::new([(i, 0.0), (i + 1, **b)], BLUE.mix(0.6).filled())
-            }))
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(Some(Chart {
-        name: "busy",
-        title: "Busy fraction per stage at the recommended setting (the tallest is the bottleneck)"
-            .into(),
-        svg,
-    }))
+    let stages: Vec<(String, f64)> = p.busy.iter().map(|(n, b)| (n.clone(), *b)).collect();
+    let mut chart = bars(
+        "busy",
+        "Busy fraction of each stage at the recommended setting",
+        "busy fraction (0 to 1)",
+        "stage",
+        &stages,
+    )?;
+    chart.title =
+        "Busy fraction per stage at the recommended setting (the tallest is the bottleneck)".into();
+    Ok(Some(chart))
 }
 
 fn escape(s: &str) -> String {
@@ -475,11 +455,8 @@ fn lines(
         .flat_map(|(_, v)| v.iter().copied())
         .fold(1e-9, f64::max)
         * 1.1;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+    let svg = render(|root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(10)
             .x_label_area_size(40)
@@ -509,8 +486,8 @@ fn lines(
                 .draw()
                 .map_err(err)?;
         }
-        root.present().map_err(err)?;
-    }
+        Ok(())
+    })?;
     Ok(Chart {
         name,
         title: title.to_string(),
@@ -526,34 +503,30 @@ fn bars(
     items: &[(String, f64)],
 ) -> Result<Chart, ReportError> {
     let top = items.iter().map(|i| i.1).fold(1e-9, f64::max) * 1.1;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0..items.len().max(1), 0.0..top)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .x_label_formatter(&|i| items.get(*i).map_or_else(String::new, |s| s.0.clone()))
-            .draw()
-            .map_err(err)?;
-        chart
-            .draw_series(
-                items.iter().enumerate().map(|(i, (_, v))| {
+    let svg =
+        render(|root| {
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, ("sans-serif", 18))
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0..items.len().max(1), 0.0..top)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_desc(x_desc)
+                .y_desc(y_desc)
+                .x_label_formatter(&|i| items.get(*i).map_or_else(String::new, |s| s.0.clone()))
+                .draw()
+                .map_err(err)?;
+            chart
+                .draw_series(items.iter().enumerate().map(|(i, (_, v))| {
                     Rectangle::new([(i, 0.0), (i + 1, *v)], BLUE.mix(0.6).filled())
-                }),
-            )
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
+                }))
+                .map_err(err)?;
+            Ok(())
+        })?;
     Ok(Chart {
         name,
         title: title.to_string(),
