@@ -456,3 +456,24 @@ cancel = "{cancel}"
         assert!(out.stages().iter().all(|st| st.exit != "running"));
     }
 }
+
+/// Regression: a counter near the top of the id space stalled (the run deadlocked)
+/// once it reached `u64::MAX`; it now ends there, each id once.
+#[test]
+fn a_counter_at_the_top_of_the_id_space_ends_there() {
+    let s = pipeline("{ counter = 18446744073709551610 }", "", "");
+    let out = sim(&s, Some(100), None).expect("ends");
+    assert_eq!(out.stages()[0].stats.emitted, 6);
+    assert_eq!(out.stages()[0].exit, "normal");
+    assert!(out.balanced() && out.duplicate_ids().is_empty());
+    let t = run_scenario(
+        &s,
+        &ScenarioRunOptions {
+            events: Some(100),
+            ..ScenarioRunOptions::default()
+        },
+    )
+    .expect("runs");
+    assert!(t.outcome.deadlock.is_none());
+    assert_eq!(t.outcome.stages[1].stats.handled, 6);
+}

@@ -24,6 +24,13 @@ struct Source {
     runs: Vec<Run>,
     cursor: usize,
     monotone: bool,
+    /// Its ids must ascend (every source but a script): an id at or below the last one
+    /// is one handed out twice.
+    ascending: bool,
+    /// A restart began the ids again: repeats are expected.
+    repeats_ok: bool,
+    /// Ids handed out twice.
+    duplicates: u64,
 }
 
 /// Birth runs of every source stage (indexed by stage id; empty for other stages).
@@ -40,6 +47,9 @@ impl Births {
                     runs: Vec::new(),
                     cursor: 0,
                     monotone: true,
+                    ascending: false,
+                    repeats_ok: false,
+                    duplicates: 0,
                 })
                 .collect(),
         }
@@ -53,6 +63,9 @@ impl Births {
         if let Some(prev) = src.runs.last_mut() {
             if first <= prev.last {
                 src.monotone = false;
+                if src.ascending && !src.repeats_ok {
+                    src.duplicates += last.min(prev.last) - first + 1;
+                }
             } else if prev.t == t && first == prev.last.wrapping_add(1) {
                 prev.last = last;
                 return;
@@ -69,7 +82,26 @@ impl Births {
     pub(crate) fn ids_may_repeat(&mut self, stage: usize) {
         if let Some(src) = self.sources.get_mut(stage) {
             src.monotone = false;
+            src.repeats_ok = true;
         }
+    }
+
+    /// Stage `stage` numbers its events in ascending order (a range, a counter, a
+    /// Poisson or burst source): an id that does not ascend was handed out twice.
+    pub(crate) fn expect_ascending(&mut self, stage: usize) {
+        if let Some(src) = self.sources.get_mut(stage) {
+            src.ascending = true;
+        }
+    }
+
+    /// Per source stage, how many ids it handed out twice (only those with any).
+    pub(crate) fn duplicates(&self) -> Vec<(usize, u64)> {
+        self.sources
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.duplicates > 0)
+            .map(|(i, s)| (i, s.duplicates))
+            .collect()
     }
 
     /// The birth time of `id` at source `stage`, if known.
@@ -102,6 +134,20 @@ impl Births {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ascending_source_that_repeats_ids_is_counted() {
+        let mut b = Births::new(2);
+        b.expect_ascending(0);
+        b.push(0, 1, 10, 0);
+        b.push(0, 8, 12, 1); // 8, 9, 10 again
+        b.push(1, 5, 6, 0); // a script: any order
+        b.push(1, 1, 2, 1);
+        assert_eq!(b.duplicates(), vec![(0, 3)]);
+        b.ids_may_repeat(0); // a restart begins again
+        b.push(0, 1, 5, 2);
+        assert_eq!(b.duplicates(), vec![(0, 3)]);
+    }
 
     #[test]
     fn births_find_runs_by_id() {

@@ -50,6 +50,8 @@ pub struct SimOutcome {
     pub(crate) memory_peak_events: u64,
     pub(crate) messages: u64,
     pub(crate) records: u64,
+    /// Per source, event ids it handed out twice (a bug if ever non-empty).
+    pub(crate) duplicate_ids: Vec<(String, u64)>,
     pub(crate) series: Series,
 }
 
@@ -174,9 +176,16 @@ impl SimOutcome {
 
     /// `true` if every producing stage's accounting balanced.
     pub fn balanced(&self) -> bool {
-        account(&self.stages, &self.links)
-            .iter()
-            .all(|b| b.balanced)
+        self.duplicate_ids.is_empty()
+            && account(&self.stages, &self.links)
+                .iter()
+                .all(|b| b.balanced)
+    }
+
+    /// Sources that handed an event id out twice, with how many (empty in a sound run:
+    /// the accounting counts events, so it also checks that ids do not repeat).
+    pub fn duplicate_ids(&self) -> &[(String, u64)] {
+        &self.duplicate_ids
     }
 
     /// The serialisable summary.
@@ -204,6 +213,12 @@ impl SimOutcome {
             &self.stages,
             &self.links,
         );
+        let dup: Vec<String> = self
+            .duplicate_ids
+            .iter()
+            .map(|(s, n)| format!("source `{s}` handed out {n} event ids twice"))
+            .collect();
+        base.fail(&dup);
         for (row, f) in base.stages.iter_mut().zip(&self.busy_fraction) {
             row.busy_fraction = Some(*f);
         }

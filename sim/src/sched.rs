@@ -340,7 +340,21 @@ impl<'s, 'w> Sim<'s, 'w> {
         let links = Self::links(scenario, seed);
         let names: Vec<String> = scenario.stages.iter().map(|s| s.name.clone()).collect();
         let ends = links.iter().map(|l| (l.producer, l.consumer)).collect();
-        let tap = Tap::new(&names, ends, link_sources(scenario), trace);
+        let mut tap = Tap::new(&names, ends, link_sources(scenario), trace);
+        for (i, st) in scenario.stages.iter().enumerate() {
+            use flowbench_engine::scenario::{PushDef, SourceDef};
+            let ascending = matches!(
+                st.source,
+                Some(
+                    SourceDef::Range { .. }
+                        | SourceDef::Counter { .. }
+                        | SourceDef::Push(PushDef::Poisson { .. } | PushDef::Bursts { .. })
+                )
+            );
+            if ascending {
+                tap.births.expect_ascending(i);
+            }
+        }
         let series = Series {
             interval_ns: setup.sample_ns,
             t_ns: Vec::new(),
@@ -1145,6 +1159,13 @@ impl<'s, 'w> Sim<'s, 'w> {
             memory_peak_events: self.mem_peak,
             messages: self.messages,
             records: self.tap.records(),
+            duplicate_ids: self
+                .tap
+                .births
+                .duplicates()
+                .into_iter()
+                .map(|(i, n)| (self.stages[i].name.clone(), n))
+                .collect(),
             series: std::mem::take(&mut self.series),
         }
     }

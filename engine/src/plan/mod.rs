@@ -490,11 +490,26 @@ fn range_logic(ids: RangeInclusive<u64>) -> Logic<u64, u64> {
     }))
 }
 
+/// A counter from `start`; at the top of the id space it ends (each id once) rather
+/// than stalling or repeating `u64::MAX`.
 fn counter_logic(start: u64) -> Logic<u64, u64> {
     let mut next = start;
+    let mut spent = false;
     Logic::Producer(Box::new(move |n: u64, emit: &mut Emit<u64>| {
-        emit.extend(next..next.saturating_add(n));
-        next = next.saturating_add(n);
+        if spent || n == 0 {
+            if spent {
+                emit.finish();
+            }
+            return;
+        }
+        let end = next.saturating_add(n - 1);
+        emit.extend(next..=end);
+        if end == u64::MAX {
+            spent = true;
+            emit.finish();
+        } else {
+            next = end + 1;
+        }
     }))
 }
 
