@@ -287,7 +287,7 @@ pub fn chain_metrics(case: &ChainCase, reps: usize) -> Vec<Metric> {
     ]
 }
 
-/// The simulated cases whose own cost is counted: (name, scenario at `events`).
+/// The case whose own cost is counted: the 5-stage `max_demand = 1` chain at `events`.
 pub fn instruction_case(events: u64) -> Scenario {
     sim_chain(5, events, 1)
 }

@@ -209,17 +209,19 @@ pub fn measure_on_threads(s: &Scenario, r: &mut TuneResult, n: usize, reps: usiz
             chosen.push(p.index);
         }
     }
-    let Ok(all) = plans(s, &r.options).map(|(p, _)| p) else {
-        return;
-    };
     r.threads = chosen
         .into_iter()
         .filter_map(|i| {
             let point = r.points.iter().find(|p| p.index == i)?;
-            let groups: Plan = match all.get(i) {
-                Some(g) => g.clone(),
-                None => return None,
-            };
+            let groups: Plan = point
+                .settings
+                .iter()
+                .map(|st| {
+                    links_of(s, &st.producer, &st.consumer)
+                        .map(|l| (l, st.max_demand, st.min_demand))
+                })
+                .collect::<Result<_, _>>()
+                .ok()?;
             let sc = apply(s, &groups);
             let opts = ScenarioRunOptions {
                 events: Some(r.options.events),
@@ -239,12 +241,12 @@ pub fn measure_on_threads(s: &Scenario, r: &mut TuneResult, n: usize, reps: usiz
                 })
                 .collect();
             rates.sort_by(f64::total_cmp);
-            let measured = *rates.get(rates.len() / 2)?;
+            let measured = rates.get(rates.len() / 2)?.round();
             Some(ThreadsCheck {
                 point: i,
                 settings: point.settings.clone(),
                 predicted_eps: point.throughput_eps,
-                measured_eps: measured.round(),
+                measured_eps: measured,
                 error_pct: (point.throughput_eps - measured) / measured.max(1e-9) * 100.0,
             })
         })

@@ -184,3 +184,20 @@ fn the_coarse_recommendation_is_within_5_percent_of_a_fine_grid() {
         );
     }
 }
+
+#[test]
+fn the_best_points_are_re_measured_on_threads() {
+    let s = scenario();
+    let mut r = tune(&s, &opts(), 2, None, &quiet).expect("runs");
+    flowbench_bench::tune::measure_on_threads(&s, &mut r, 2, 1);
+    assert!(!r.threads.is_empty() && r.threads.len() <= 2);
+    let rec = r.recommendation.as_ref().expect("a recommendation").point;
+    assert_eq!(r.threads[0].point, rec, "the recommendation first");
+    for c in &r.threads {
+        assert!(c.measured_eps > 0.0);
+        let p = &r.points[c.point];
+        assert_eq!(c.predicted_eps, p.throughput_eps);
+        let err = (c.predicted_eps - c.measured_eps) / c.measured_eps * 100.0;
+        assert!((err - c.error_pct).abs() < 1e-6);
+    }
+}
