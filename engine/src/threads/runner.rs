@@ -279,9 +279,10 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
     /// The core handles one input; then the hook runs, and the messages leave.
     fn step(&mut self, input: Input<I, O>) {
         let t0 = Instant::now();
-        let (h0, e0, b0) = work(self.p.core.stats());
+        // What the step did is only needed by a hook: no counter reads per message without.
+        let before = self.p.hook.is_some().then(|| work(self.p.core.stats()));
         self.p.core.handle(input, &mut self.fx, &mut NoObserver);
-        if let Some(hook) = self.p.hook.as_mut() {
+        if let (Some(hook), Some((h0, e0, b0))) = (self.p.hook.as_mut(), before) {
             let (h1, e1, b1) = work(self.p.core.stats());
             let events = (h1 - h0).max(e1 - e0);
             let batches = b1 - b0;
