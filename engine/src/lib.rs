@@ -39,6 +39,8 @@ pub mod threads {
     mod mailbox;
     #[path = "probe.rs"]
     mod probe;
+    #[path = "watch.rs"]
+    mod watch;
     pub use mailbox::Mailbox;
     pub use probe::{ProbeReading, StageProbe};
     #[cfg(test)]

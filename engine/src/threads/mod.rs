@@ -87,6 +87,7 @@ mod probe;
 mod runner;
 #[cfg(feature = "scenario")]
 pub mod scenario;
+mod watch;
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -301,11 +302,8 @@ pub(crate) struct Shared {
     pub halted: AtomicBool,
     /// Per link: events left in mailboxes when the run was cut.
     pub in_flight: Vec<AtomicU64>,
-    /// Per stage: blocked waiting for mail with nothing else pending (no timer, no
-    /// arrival, no pool job) — what the watchdog reads to tell a deadlock.
-    pub idle: Vec<AtomicBool>,
-    /// Per stage: inputs taken so far; the watchdog sees progress as a change.
-    pub activity: Vec<AtomicU64>,
+    /// What the deadlock watchdog reads (idle marks and wake-up counts).
+    pub watch: watch::Watch,
     /// The thread waiting in `Running::join`, woken when a stage ends.
     pub joiner: Mutex<Option<std::thread::Thread>>,
     /// Stage threads that have ended.
@@ -803,8 +801,7 @@ impl Topology {
             cut_at: self.until,
             halted: AtomicBool::new(false),
             in_flight: (0..self.links.len()).map(|_| AtomicU64::new(0)).collect(),
-            idle: (0..n).map(|_| AtomicBool::new(false)).collect(),
-            activity: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            watch: watch::Watch::new(n),
             joiner: Mutex::new(None),
             ended: AtomicU64::new(0),
             spin: n <= std::thread::available_parallelism().map_or(1, |c| c.get()),
@@ -881,19 +878,10 @@ impl Running {
     /// whose thread is still running waits for mail with nothing else pending, and no
     /// mailbox holds a message.
     fn quiescent(&self) -> Option<u64> {
-        let mut activity = 0u64;
-        for (i, h) in self.handles.iter().enumerate() {
-            activity = activity.wrapping_add(self.shared.activity[i].load(Ordering::SeqCst));
-            if h.is_finished() {
-                continue;
-            }
-            if !self.shared.idle[i].load(Ordering::SeqCst)
-                || self.probes[i].read().mailbox_depth > 0
-            {
-                return None;
-            }
-        }
-        Some(activity)
+        self.shared.watch.quiescent(
+            |i| self.handles[i].is_finished(),
+            |i| self.probes[i].read().mailbox_depth,
+        )
     }
 
     /// Waits for every stage to stop. A run in which no stage can make progress any more

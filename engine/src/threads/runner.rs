@@ -264,13 +264,12 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
             // Nothing but mail can wake this stage: the watchdog may count it idle.
             let idle = pending.is_none() && self.pool.as_ref().is_none_or(|p| p.in_progress == 0);
             let me = self.p.id as usize;
-            shared.idle[me].store(idle, Ordering::SeqCst);
+            shared.watch.waiting(me, idle);
             let got = self
                 .p
                 .mailbox
                 .recv_all_spinning(&mut self.local, deadline, shared.spin);
-            shared.activity[me].fetch_add(1, Ordering::SeqCst);
-            shared.idle[me].store(false, Ordering::SeqCst);
+            shared.watch.woke(me);
             got
         };
         got
