@@ -297,7 +297,7 @@ pub fn run_with_progress(
     }
     for (i, c) in chains.iter().enumerate() {
         tick(sim_cases.len() + i, &c.name());
-        metrics.extend(suite::chain_metrics(c, suite::reps(opts.suite)));
+        metrics.extend(suite::chain_metrics(c, opts.suite.reps()));
     }
     if instruction_step == 1 {
         tick(total - 1, "instructions");

@@ -38,7 +38,8 @@ impl Suite {
         }
     }
 
-    fn reps(self) -> usize {
+    /// Repetitions of each measured case.
+    pub fn reps(self) -> usize {
         match self {
             Suite::Quick => 5,
             Suite::Full => 9,
@@ -358,9 +359,4 @@ pub fn instructions_per_message(exe: &Path) -> Result<Option<Metric>, String> {
         (ipm * 10.0).round() / 10.0,
         "instr/msg",
     )))
-}
-
-/// The repetitions of a suite.
-pub fn reps(suite: Suite) -> usize {
-    suite.reps()
 }

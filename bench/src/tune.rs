@@ -412,16 +412,24 @@ fn measure(
 /// What one point of a sweep sets: per group of links, (max, min).
 type Plan = Vec<(Vec<usize>, u64, u64)>;
 
+/// The subscriptions a sweep sets, as (producer, consumer, link ids): the named ones, or
+/// every link as one group `*:*`.
+fn groups(
+    s: &Scenario,
+    opts: &TuneOptions,
+) -> Result<Vec<(String, String, Vec<usize>)>, TuneError> {
+    if opts.subscriptions.is_empty() {
+        return Ok(vec![("*".into(), "*".into(), (0..s.links.len()).collect())]);
+    }
+    opts.subscriptions
+        .iter()
+        .map(|(p, c)| Ok((p.clone(), c.clone(), links_of(s, p, c)?)))
+        .collect()
+}
+
 /// The points of a one-pass sweep (all named subscriptions, or all links, together).
 fn plans(s: &Scenario, opts: &TuneOptions) -> Result<(Vec<Plan>, Vec<Vec<Setting>>), TuneError> {
-    let groups: Vec<(String, String, Vec<usize>)> = if opts.subscriptions.is_empty() {
-        vec![("*".into(), "*".into(), (0..s.links.len()).collect())]
-    } else {
-        opts.subscriptions
-            .iter()
-            .map(|(p, c)| Ok((p.clone(), c.clone(), links_of(s, p, c)?)))
-            .collect::<Result<_, TuneError>>()?
-    };
+    let groups = groups(s, opts)?;
     let g = grid(opts);
     let mut plans = Vec::new();
     let mut settings = Vec::new();
@@ -508,21 +516,37 @@ pub fn tune(
         None => (0..all.len()).collect(),
     };
     let points = run_points(s, &all, &settings, &indices, opts, jobs, progress);
-    let mut r = TuneResult {
-        scenario: s.name.clone(),
-        options: opts.clone(),
-        objective: opts.objective.name().to_string(),
-        points,
-        pareto: Vec::new(),
-        recommendation: None,
-        shard,
-        total_points: all.len(),
-        threads: Vec::new(),
-    };
-    if shard.is_none() {
-        finish(s, &mut r);
+    Ok(match shard {
+        Some(_) => TuneResult {
+            shard,
+            ..TuneResult::unfinished(&s.name, opts, points, all.len())
+        },
+        None => TuneResult::finished(s, opts, points, all.len()),
+    })
+}
+
+impl TuneResult {
+    /// The result of `points`, before its frontier and recommendation are found.
+    fn unfinished(scenario: &str, opts: &TuneOptions, points: Vec<Point>, total: usize) -> Self {
+        TuneResult {
+            scenario: scenario.to_string(),
+            options: opts.clone(),
+            objective: opts.objective.name().to_string(),
+            points,
+            pareto: Vec::new(),
+            recommendation: None,
+            shard: None,
+            total_points: total,
+            threads: Vec::new(),
+        }
     }
-    Ok(r)
+
+    /// The result of `points`, with its frontier and recommendation.
+    fn finished(s: &Scenario, opts: &TuneOptions, points: Vec<Point>, total: usize) -> Self {
+        let mut r = TuneResult::unfinished(&s.name, opts, points, total);
+        finish(s, &mut r);
+        r
+    }
 }
 
 /// Coordinate descent over two or more named subscriptions.
@@ -532,11 +556,7 @@ fn descend(
     jobs: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<TuneResult, TuneError> {
-    let groups: Vec<(String, String, Vec<usize>)> = opts
-        .subscriptions
-        .iter()
-        .map(|(p, c)| Ok((p.clone(), c.clone(), links_of(s, p, c)?)))
-        .collect::<Result<_, TuneError>>()?;
+    let groups = groups(s, opts)?;
     let g = grid(opts);
     let mut current: Vec<(u64, u64)> = vec![(1000, 500); groups.len()];
     let mut points: Vec<Point> = Vec::new();
@@ -581,18 +601,7 @@ fn descend(
                 points.push(p);
             }
             // Keep the objective's choice among the points of this subscription's sweep.
-            let mut r = TuneResult {
-                scenario: s.name.clone(),
-                options: opts.clone(),
-                objective: opts.objective.name().to_string(),
-                points: points.clone(),
-                pareto: Vec::new(),
-                recommendation: None,
-                shard: None,
-                total_points: points.len(),
-                threads: Vec::new(),
-            };
-            finish(s, &mut r);
+            let r = TuneResult::finished(s, opts, points.clone(), points.len());
             if let Some(rec) = &r.recommendation {
                 current = rec
                     .settings
@@ -602,19 +611,8 @@ fn descend(
             }
         }
     }
-    let mut r = TuneResult {
-        scenario: s.name.clone(),
-        options: opts.clone(),
-        objective: opts.objective.name().to_string(),
-        total_points: points.len(),
-        points,
-        pareto: Vec::new(),
-        recommendation: None,
-        shard: None,
-        threads: Vec::new(),
-    };
-    finish(s, &mut r);
-    Ok(r)
+    let total = points.len();
+    Ok(TuneResult::finished(s, opts, points, total))
 }
 
 /// Joins shards into the result one run gives. Errors: shards of different sweeps,
@@ -645,18 +643,9 @@ pub fn merge(s: &Scenario, shards: Vec<TuneResult>) -> Result<TuneResult, TuneEr
             points.len()
         )));
     }
-    let mut r = TuneResult {
-        scenario,
-        objective: options.objective.name().to_string(),
-        options,
-        points,
-        pareto: Vec::new(),
-        recommendation: None,
-        shard: None,
-        total_points: total,
-        threads: Vec::new(),
-    };
-    finish(s, &mut r);
+    let mut r = TuneResult::finished(s, &options, points, total);
+    // The scenario's name as the shards recorded it (they may come from a copy).
+    r.scenario = scenario;
     Ok(r)
 }
 

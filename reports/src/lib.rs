@@ -63,6 +63,18 @@ const SIZE: (u32, u32) = (720, 420);
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 
+/// The legend box every chart with labelled series uses.
+fn legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+) -> Result<(), ReportError> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
+
 /// Draws one chart on a white SVG canvas of [`SIZE`] and returns the SVG text.
 fn render(draw: impl FnOnce(&Area<'_>) -> Result<(), ReportError>) -> Result<String, ReportError> {
     let mut svg = String::new();
@@ -209,12 +221,7 @@ fn against_max(
                 .label(format!("min ratio {rt:.2}"))
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart)?;
         Ok(())
     })?;
     Ok(Chart {
@@ -274,12 +281,7 @@ fn pareto(r: &TuneResult) -> Result<Chart, ReportError> {
                 .label("recommended")
                 .legend(|(x, y)| Cross::new((x + 8, y), 5, BLACK.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart)?;
         Ok(())
     })?;
     Ok(Chart {
@@ -479,12 +481,7 @@ fn lines(
                 .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color));
         }
         if !series.is_empty() {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart)?;
         }
         Ok(())
     })?;
