@@ -1,5 +1,7 @@
 //! The `flowbench` binary: JSON summaries, exit codes and error messages.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -288,40 +290,7 @@ fn sim_deadlock_fails_with_a_replay_line() {
     // Partition 1's consumer crashes for good. Events for partition 1 then wait in its
     // queue for a new subscriber, using up the producer's demand, so partition 0 starves
     // (GenStage's partition caveat). Nothing can run: the sim reports a deadlock.
-    let p = tmp_file(
-        "stall.toml",
-        br#"[[stage]]
-name = "p"
-kind = "producer"
-source = { range = [1, 1000] }
-dispatcher = "partition"
-partitions = 2
-hash = "rem"
-
-[[stage]]
-name = "c0"
-kind = "consumer"
-
-[[stage]]
-name = "c1"
-kind = "consumer"
-
-[[stage.fault]]
-crash_after_events = 10
-
-[[subscription]]
-producer = "p"
-consumer = "c0"
-max_demand = 10
-partition = 0
-
-[[subscription]]
-producer = "p"
-consumer = "c1"
-max_demand = 10
-partition = 1
-"#,
-    );
+    let p = tmp_file("stall.toml", common::starving_partitions("").as_bytes());
     let file = p.to_str().expect("utf-8");
     let out = flowbench(&["run", file, "--seed", "5"]);
     assert_eq!(out.status.code(), Some(1));

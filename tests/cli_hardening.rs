@@ -2,6 +2,8 @@
 //! are written aside and renamed, failures are one JSON object with `--json`, replay lines
 //! repeat the run exactly, durations need a unit, and names cannot drive the terminal.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -28,38 +30,6 @@ fn file(name: &str, text: &str) -> PathBuf {
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
-
-const STALL: &str = r#"[[stage]]
-name = "p"
-kind = "producer"
-source = { range = [1, 1000] }
-dispatcher = "partition"
-partitions = 2
-hash = "rem"
-
-[[stage]]
-name = "c0"
-kind = "consumer"
-
-[[stage]]
-name = "c1"
-kind = "consumer"
-
-[[stage.fault]]
-crash_after_events = 10
-
-[[subscription]]
-producer = "p"
-consumer = "c0"
-max_demand = 10
-partition = 0
-
-[[subscription]]
-producer = "p"
-consumer = "c1"
-max_demand = 10
-partition = 1
-"#;
 
 const SMALL: &str = r#"[[stage]]
 name = "p"
@@ -142,7 +112,7 @@ fn a_trace_write_failure_is_reported_once() {
 
 #[test]
 fn the_replay_line_repeats_every_option_that_shaped_the_run() {
-    let s = file("stall.toml", STALL);
+    let s = file("stall.toml", &common::starving_partitions(""));
     let path = s.to_str().expect("utf-8");
     let args = [
         "run", path, "--seed", "5", "--events", "900", "--until", "1.5s", "--sample", "250us",
@@ -168,7 +138,7 @@ fn the_replay_line_repeats_every_option_that_shaped_the_run() {
 
 #[test]
 fn with_json_a_failure_is_one_object_with_ok_false() {
-    let s = file("stall-json.toml", STALL);
+    let s = file("stall-json.toml", &common::starving_partitions(""));
     let out = flowbench(&["run", s.to_str().expect("utf-8"), "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value =

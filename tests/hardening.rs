@@ -2,6 +2,8 @@
 //! process": each example that once hung, wrapped or aborted, named after the rule it
 //! broke, on the simulator and (where it applies) on threads.
 
+mod common;
+
 use flowbench_engine::scenario::{parse_str, Scenario};
 use flowbench_engine::threads::scenario::{run_scenario, ScenarioRunOptions};
 use flowbench_sim::{run, SimOptions};
@@ -204,43 +206,9 @@ fn huge_demand_and_huge_arrivals_stay_in_bounded_memory() {
     }
 }
 
-const STARVE: &str = r#"
-[[stage]]
-name = "p"
-kind = "producer"
-source = { range = [1, 1000] }
-dispatcher = "partition"
-partitions = 2
-hash = "rem"
-ON_MISSING
-
-[[stage]]
-name = "c0"
-kind = "consumer"
-
-[[stage]]
-name = "c1"
-kind = "consumer"
-
-[[stage.fault]]
-crash_after_events = 10
-
-[[subscription]]
-producer = "p"
-consumer = "c0"
-max_demand = 10
-partition = 0
-
-[[subscription]]
-producer = "p"
-consumer = "c1"
-max_demand = 10
-partition = 1
-"#;
-
 #[test]
 fn partition_starvation_is_reported_with_its_partition_and_cause() {
-    let s = scenario(&STARVE.replace("ON_MISSING", ""));
+    let s = scenario(&common::starving_partitions(""));
     let err = fails(sim(&s, None, None), "the other partition starves");
     let text = err.to_string();
     assert!(err.deadlock().is_some(), "{text}");
@@ -254,7 +222,9 @@ fn partition_starvation_is_reported_with_its_partition_and_cause() {
 
 #[test]
 fn on_missing_partition_drop_counts_the_events_lost_and_keeps_the_rest_running() {
-    let s = scenario(&STARVE.replace("ON_MISSING", "on_missing_partition = \"drop\""));
+    let s = scenario(&common::starving_partitions(
+        "on_missing_partition = \"drop\"",
+    ));
     let out = sim(&s, None, None).expect("no deadlock");
     assert!(out.balanced());
     let [p, c0, c1] = [&out.stages()[0], &out.stages()[1], &out.stages()[2]];
@@ -268,12 +238,10 @@ fn on_missing_partition_drop_counts_the_events_lost_and_keeps_the_rest_running()
     assert_eq!(t.outcome.stages[1].stats.handled, 500);
     // Only a partition dispatcher has the option.
     let err = parse_str(
-        &STARVE
-            .replace("ON_MISSING", "on_missing_partition = \"drop\"")
-            .replace(
-                "dispatcher = \"partition\"\npartitions = 2\nhash = \"rem\"\n",
-                "",
-            ),
+        &common::starving_partitions("on_missing_partition = \"drop\"").replace(
+            "dispatcher = \"partition\"\npartitions = 2\nhash = \"rem\"\n",
+            "",
+        ),
         "x.toml",
     )
     .expect_err("not a partition dispatcher");
@@ -307,7 +275,7 @@ fn threads_until_cuts_the_run_even_inside_an_emulated_service() {
 
 #[test]
 fn threads_report_a_deadlock_like_the_simulator() {
-    let s = scenario(&STARVE.replace("ON_MISSING", ""));
+    let s = scenario(&common::starving_partitions(""));
     let run = run_scenario(&s, &ScenarioRunOptions::default()).expect("runs");
     let report = run
         .outcome
