@@ -15,6 +15,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use flowbench_engine::scenario::{self, model::Scenario, ScenarioError};
 use flowbench_engine::threads::scenario::{self as threads, ScenarioRunOptions};
+use flowbench_engine::threads::Scheduling;
 use serde_json::json;
 
 /// Simulate, benchmark and tune demand-driven stage pipelines (GenStage/Flow semantics).
@@ -103,6 +104,9 @@ struct RunArgs {
     /// summary.json and series.csv.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
+    /// On threads: run the stages as tasks on N worker threads [default: one per core].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    workers: Option<u64>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -190,6 +194,9 @@ struct TuneArgs {
     /// threads [default: ./flowbench-calibration.json if it exists].
     #[arg(long, value_name = "FILE")]
     calibration: Option<PathBuf>,
+    /// On threads: run the stages as tasks on N worker threads [default: one per core].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    workers: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -324,6 +331,7 @@ fn run(args: &RunArgs) -> Result<bool, Failure> {
                 )));
             }
             let opts = ScenarioRunOptions {
+                scheduling: scheduling(args.workers),
                 events: args.events,
                 seed,
                 until: args.until,
@@ -463,6 +471,16 @@ fn print_summary<S: serde::Serialize>(
 
 /// Where `calibrate` writes its profile, and where `run` and `tune` look for one.
 const CALIBRATION_FILE: &str = "flowbench-calibration.json";
+
+/// `--workers N`: the pool with N workers; without it, one worker per core.
+fn scheduling(workers: Option<u64>) -> Scheduling {
+    match workers {
+        Some(w) => Scheduling::Pool {
+            workers: usize::try_from(w).unwrap_or(1),
+        },
+        None => Scheduling::Auto,
+    }
+}
 
 /// The runtime costs of `path`, or of `./flowbench-calibration.json` if it exists.
 fn load_calibration(path: Option<&Path>) -> Result<Option<flowbench_sim::RuntimeCosts>, Failure> {
@@ -639,7 +657,7 @@ fn tune(args: &TuneArgs) -> Result<bool, Failure> {
     };
     let mut result = result;
     if args.runtime == Runtime::Threads && result.shard.is_none() {
-        t::measure_on_threads(&scenario, &mut result, 3, 3);
+        t::measure_on_threads(&scenario, &mut result, 3, 3, scheduling(args.workers));
     }
     let report_dir = args.report.clone().or_else(|| {
         args.scenario

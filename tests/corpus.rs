@@ -151,6 +151,7 @@ fn on_sim(s: &Scenario) -> Seen {
 
 fn on_threads(s: &Scenario) -> Seen {
     let opts = ScenarioRunOptions {
+        scheduling: Default::default(),
         record: true,
         ..ScenarioRunOptions::default()
     };

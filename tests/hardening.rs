@@ -192,6 +192,7 @@ fn huge_demand_and_huge_arrivals_stay_in_bounded_memory() {
         let t = run_scenario(
             &s,
             &ScenarioRunOptions {
+                scheduling: Default::default(),
                 events: Some(300_000),
                 ..ScenarioRunOptions::default()
             },
@@ -260,6 +261,7 @@ fn threads_until_cuts_the_run_even_inside_an_emulated_service() {
     let run = run_scenario(
         &s,
         &ScenarioRunOptions {
+            scheduling: Default::default(),
             until: Some(std::time::Duration::from_millis(100)),
             ..ScenarioRunOptions::default()
         },
@@ -437,6 +439,7 @@ fn a_counter_at_the_top_of_the_id_space_ends_there() {
     let t = run_scenario(
         &s,
         &ScenarioRunOptions {
+            scheduling: Default::default(),
             events: Some(100),
             ..ScenarioRunOptions::default()
         },

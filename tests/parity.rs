@@ -47,6 +47,7 @@ fn sim(s: &Scenario) -> (flowbench_sim::SimOutcome, PerConsumer) {
 
 fn threads(s: &Scenario) -> (flowbench_engine::threads::RunOutcome, PerConsumer) {
     let opts = ScenarioRunOptions {
+        scheduling: Default::default(),
         seed: s.seed.unwrap_or(0),
         record: true,
         ..ScenarioRunOptions::default()

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flowbench_engine::threads::{ProducerOptions, Topology};
+use flowbench_engine::threads::{ProducerOptions, Scheduling, Topology};
 use flowbench_engine::{
     Chunk, Ctx, Demand, DispatcherSpec, Emit, OnMissing, PartitionFn, SubRef, SubscribeOpts,
 };
@@ -38,8 +38,19 @@ fn counter(events: u64) -> impl FnMut(u64, &mut Emit<u64>) + Send {
 /// A chain of `stages` stages on flowbench threads: a counter producer, `stages - 2`
 /// pass-through producer-consumers and a summing consumer, every link with `demand`.
 pub fn flowbench_chain(stages: usize, events: u64, demand: Demand) -> Duration {
+    flowbench_chain_on(stages, events, demand, Scheduling::Auto)
+}
+
+/// [`flowbench_chain`] under a given [`Scheduling`].
+pub fn flowbench_chain_on(
+    stages: usize,
+    events: u64,
+    demand: Demand,
+    scheduling: Scheduling,
+) -> Duration {
     let stages = stages.max(2);
     let mut t = Topology::new();
+    t.scheduling(scheduling);
     let src = t.producer("src", ProducerOptions::default(), counter(events));
     let opts = || SubscribeOpts::default().demand(demand);
     let total = Arc::new(AtomicU64::new(0));

@@ -191,8 +191,14 @@ pub struct ThreadsCheck {
 }
 
 /// Re-measures the recommendation and the frontier's fastest points (at most `n`) on real
-/// threads, `reps` runs each, with the same events per producer as the sweep.
-pub fn measure_on_threads(s: &Scenario, r: &mut TuneResult, n: usize, reps: usize) {
+/// threads, `reps` runs each, with the same events per producer as the sweep, under `scheduling`.
+pub fn measure_on_threads(
+    s: &Scenario,
+    r: &mut TuneResult,
+    n: usize,
+    reps: usize,
+    scheduling: flowbench_engine::threads::Scheduling,
+) {
     use flowbench_engine::threads::scenario::{run_scenario, ScenarioRunOptions};
     let mut chosen: Vec<usize> = r.recommendation.iter().map(|rec| rec.point).collect();
     let mut front: Vec<&Point> = r
@@ -224,6 +230,7 @@ pub fn measure_on_threads(s: &Scenario, r: &mut TuneResult, n: usize, reps: usiz
                 .ok()?;
             let sc = apply(s, &groups);
             let opts = ScenarioRunOptions {
+                scheduling,
                 events: Some(r.options.events),
                 seed: s.seed.unwrap_or(0),
                 ..ScenarioRunOptions::default()

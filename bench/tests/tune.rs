@@ -189,7 +189,7 @@ fn the_coarse_recommendation_is_within_5_percent_of_a_fine_grid() {
 fn the_best_points_are_re_measured_on_threads() {
     let s = scenario();
     let mut r = tune(&s, &opts(), 2, None, &quiet).expect("runs");
-    flowbench_bench::tune::measure_on_threads(&s, &mut r, 2, 1);
+    flowbench_bench::tune::measure_on_threads(&s, &mut r, 2, 1, Default::default());
     assert!(!r.threads.is_empty() && r.threads.len() <= 2);
     let rec = r.recommendation.as_ref().expect("a recommendation").point;
     assert_eq!(r.threads[0].point, rec, "the recommendation first");

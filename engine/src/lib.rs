@@ -39,6 +39,9 @@ pub mod threads {
     mod mailbox;
     #[path = "probe.rs"]
     mod probe;
+    #[path = "sched.rs"]
+    #[allow(dead_code)]
+    mod sched;
     #[path = "watch.rs"]
     mod watch;
     pub use mailbox::Mailbox;

@@ -6,14 +6,14 @@
 //! imports `std::sync` or `std::thread` directly.
 
 #[cfg(not(flowbench_loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(flowbench_loom))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(not(flowbench_loom))]
 pub(crate) use std::thread;
 
 #[cfg(flowbench_loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 #[cfg(flowbench_loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 

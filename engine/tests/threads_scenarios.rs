@@ -29,6 +29,7 @@ fn every_scenario_runs_on_threads_balanced_without_duplicates_in_link_order() {
         // and so does the interleaving of the stage threads.
         for seed in 1..=4 {
             let opts = ScenarioRunOptions {
+                scheduling: Default::default(),
                 events: Some(20_000),
                 seed,
                 until: None,
@@ -316,6 +317,7 @@ consumer = "c"
 "#;
     let s = scenario::parse_str(text, "endless.toml").expect("valid");
     let by_events = ScenarioRunOptions {
+        scheduling: Default::default(),
         events: Some(5_000),
         seed: 1,
         until: None,
@@ -325,6 +327,7 @@ consumer = "c"
     assert!(o.balanced());
     assert_eq!(o.stages[0].stats.emitted, 5_000);
     let by_time = ScenarioRunOptions {
+        scheduling: Default::default(),
         events: None,
         until: Some(std::time::Duration::from_millis(50)),
         ..by_events

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use flowbench_engine::scenario::parse_str;
 use flowbench_engine::threads::scenario::{run_scenario, ScenarioRunOptions};
+use flowbench_engine::threads::Scheduling;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use scenario_gen::{cases, Case, Profile};
@@ -44,6 +45,13 @@ fn check(case: &Case, live: bool) -> Result<(), TestCaseError> {
         seed: case.sim_seed,
         until: Some(BOUND),
         record: false,
+        // Both drivers, and pools of one to three workers, over the cases.
+        scheduling: match case.sim_seed % 4 {
+            0 => Scheduling::ThreadPerStage,
+            w => Scheduling::Pool {
+                workers: w as usize,
+            },
+        },
     };
     let run = run_scenario(&s, &opts).map_err(|e| TestCaseError::fail(format!("{e}")))?;
     let o = &run.outcome;

@@ -257,3 +257,118 @@ fn loom_watch_never_declares_a_deadlock_while_work_is_under_way() {
         s1.join().expect("stage 1");
     });
 }
+
+/// The worker pool's models: a stage that collects `want` messages from its mailbox,
+/// run by the real scheduler (task states, run queue, parking), and fed from outside.
+mod pool {
+    use std::collections::VecDeque;
+
+    use loom::thread;
+
+    use super::super::mailbox::Mailbox;
+    use super::super::sched::{Flaw, Poll, Sched, StageTask, Waker};
+
+    /// A stage that takes its mail until it has `want` messages, then stops the pool.
+    struct Collect {
+        mb: std::sync::Arc<Mailbox<u8>>,
+        want: usize,
+        got: Vec<u8>,
+        sched: Option<std::sync::Arc<Sched>>,
+    }
+
+    impl StageTask for Collect {
+        fn poll(&mut self, _budget: usize) -> Poll {
+            let mut local = VecDeque::new();
+            self.mb.try_recv_all(&mut local);
+            self.mb.processed(local.len() as u64);
+            self.got.extend(local);
+            if self.got.len() >= self.want {
+                Poll::Done
+            } else {
+                Poll::Idle { deadline: None }
+            }
+        }
+        fn last_slice_ns(&self) -> u64 {
+            0
+        }
+        fn wait(&mut self, _deadline: Option<std::time::Instant>) {
+            unreachable!("pooled")
+        }
+        fn finish(&mut self) {
+            let mut got = self.got.clone();
+            got.sort_unstable();
+            assert_eq!(got, [1, 2], "every message handled once");
+            if let Some(s) = self.sched.take() {
+                s.shutdown();
+            }
+        }
+        fn failed(&mut self, what: String) {
+            panic!("{what}");
+        }
+    }
+
+    /// Two messages sent from outside to a stage on a pool of `workers`; the model ends
+    /// only if the stage handles both (a lost wake-up leaves a worker asleep forever,
+    /// which loom reports as a deadlock).
+    fn two_messages(workers: usize, flaw: Flaw) {
+        loom::model(move || {
+            let (sched, locals) = Sched::new(1, workers, std::time::Instant::now(), true);
+            // Loom needs the flaw set before the pool is shared.
+            let mut sched = sched;
+            if let Some(s) = std::sync::Arc::get_mut(&mut sched) {
+                s.flaw = flaw;
+            }
+            let mb = std::sync::Arc::new(Mailbox::new());
+            sched.set_body(
+                0,
+                Box::new(Collect {
+                    mb: mb.clone(),
+                    want: 2,
+                    got: Vec::new(),
+                    sched: Some(sched.clone()),
+                }),
+            );
+            mb.set_waker(Some(Waker {
+                task: sched.task(0).clone(),
+                sched: sched.clone(),
+            }));
+            sched.notify(sched.task(0));
+            let handles: Vec<_> = locals
+                .into_iter()
+                .enumerate()
+                .map(|(w, local)| {
+                    let s = sched.clone();
+                    thread::spawn(move || s.work(w, local))
+                })
+                .collect();
+            mb.send(1).expect("open");
+            mb.send(2).expect("open");
+            for h in handles {
+                h.join().expect("worker");
+            }
+            drop(mb.close());
+        });
+    }
+
+    #[test]
+    fn loom_pool_stage_gets_every_message_sent_while_it_runs_or_sleeps() {
+        two_messages(1, Flaw::None);
+    }
+
+    #[test]
+    fn loom_pool_two_workers_park_and_wake_without_losing_work() {
+        two_messages(2, Flaw::None);
+    }
+
+    #[test]
+    fn loom_catches_a_stage_marked_idle_without_the_swap() {
+        let r = std::panic::catch_unwind(|| two_messages(1, Flaw::IdleWithoutSwap));
+        assert!(r.is_err(), "loom did not find the lost NOTIFIED mark");
+    }
+
+    #[test]
+    fn loom_catches_a_worker_that_sleeps_without_looking() {
+        let r = std::panic::catch_unwind(|| two_messages(1, Flaw::SleepWithoutLooking));
+        assert!(r.is_err(), "loom did not find the worker's lost wake-up");
+    }
+}

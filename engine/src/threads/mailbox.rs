@@ -10,6 +10,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use super::sched::Waker;
 use crate::sync::{lock, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 
 struct Inner<T> {
@@ -17,6 +18,8 @@ struct Inner<T> {
     closed: bool,
     /// Receivers waiting on the condition variable; a sender wakes one only if needed.
     sleepers: u32,
+    /// On the worker pool: schedules the receiving stage when mail comes.
+    waker: Option<Waker>,
 }
 
 /// See the module documentation.
@@ -49,6 +52,7 @@ impl<T> Mailbox<T> {
                 queue: VecDeque::new(),
                 closed: false,
                 sleepers: 0,
+                waker: None,
             }),
             ready: Condvar::new(),
             depth: AtomicU64::new(0),
@@ -67,6 +71,10 @@ impl<T> Mailbox<T> {
             let d = self.depth.fetch_add(1, Ordering::Relaxed) + 1;
             if d > self.peak.load(Ordering::Relaxed) {
                 self.peak.fetch_max(d, Ordering::Relaxed);
+            }
+            if let Some(w) = &g.waker {
+                // After the push, so the stage finds the message when it runs.
+                w.wake();
             }
             g.sleepers > 0
         };
@@ -124,7 +132,7 @@ impl<T> Mailbox<T> {
         let mut g = lock(&self.inner);
         loop {
             if !g.queue.is_empty() {
-                into.append(&mut g.queue);
+                take_all(&mut g.queue, into);
                 return true;
             }
             if g.closed {
@@ -186,7 +194,7 @@ impl<T> Mailbox<T> {
         if g.queue.is_empty() {
             return false;
         }
-        into.append(&mut g.queue);
+        take_all(&mut g.queue, into);
         true
     }
 
@@ -201,13 +209,19 @@ impl<T> Mailbox<T> {
         self.depth.fetch_sub(n, Ordering::Relaxed);
     }
 
+    /// Has every later send wake the receiving stage on its worker pool.
+    pub(crate) fn set_waker(&self, w: Option<Waker>) {
+        lock(&self.inner).waker = w;
+    }
+
     /// Closes the mailbox: later sends fail. Returns what was still waiting.
     pub fn close(&self) -> VecDeque<T> {
-        let rest = {
+        let (rest, waker) = {
             let mut g = lock(&self.inner);
             g.closed = true;
-            std::mem::take(&mut g.queue)
+            (std::mem::take(&mut g.queue), g.waker.take())
         };
+        drop(waker);
         // Receivers blocked in `recv_one` must see the close.
         self.ready.notify_all();
         rest
@@ -221,6 +235,16 @@ impl<T> Mailbox<T> {
     /// The most messages ever waiting at once.
     pub fn peak(&self) -> u64 {
         self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// Moves every message of `from` to the end of `into`: by swapping the two queues when
+/// `into` is empty (no copy, and both keep their allocations for the next round).
+fn take_all<T>(from: &mut VecDeque<T>, into: &mut VecDeque<T>) {
+    if into.is_empty() {
+        std::mem::swap(from, into);
+    } else {
+        into.append(from);
     }
 }
 

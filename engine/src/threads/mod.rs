@@ -87,6 +87,7 @@ mod probe;
 mod runner;
 #[cfg(feature = "scenario")]
 pub mod scenario;
+mod sched;
 mod watch;
 
 use std::fmt;
@@ -98,6 +99,7 @@ pub use self::mailbox::Mailbox;
 pub use self::probe::{ProbeReading, StageProbe};
 
 use self::runner::{DownPort, Envelope, PoolSpec, PushFn, Runner, UpPort};
+use self::sched::{Sched, StageTask, Waker};
 use crate::buffer::{Keep, DEFAULT_PRODUCER_BUFFER};
 use crate::core::{
     DemandMode, InLinkConfig, Logic, OutLinkConfig, OutputConfig, StageCore, StageKind,
@@ -286,7 +288,8 @@ trait ErasedStage: Send {
         shared: &Arc<Shared>,
         ports: &[Arc<dyn UpPort>],
         stop_after: Option<Duration>,
-    ) -> (Arc<StageProbe>, Box<dyn FnOnce() -> StageFigures + Send>);
+        pooled: bool,
+    ) -> (Arc<StageProbe>, Box<dyn StageTask>);
 }
 
 /// What every stage thread shares.
@@ -306,16 +309,22 @@ pub(crate) struct Shared {
     pub watch: watch::Watch,
     /// The thread waiting in `Running::join`, woken when a stage ends.
     pub joiner: Mutex<Option<std::thread::Thread>>,
-    /// Stage threads that have ended.
+    /// Stages that have ended.
     pub ended: AtomicU64,
+    /// Per stage: its figures once it has ended, or what went wrong in its driver.
+    pub results: Vec<Mutex<Option<Result<StageFigures, String>>>>,
+    /// Per stage: set once it has ended.
+    pub done: Vec<AtomicBool>,
     /// Whether a receiver spins before it sleeps: only while stages do not outnumber
     /// cores (else the spinning thread takes the core the sender needs).
     pub spin: bool,
 }
 
 impl Shared {
-    /// A stage thread ends: count it and wake the joiner.
-    fn stage_ended(&self) {
+    /// Stage `i` ends with its figures (or a failure): count it and wake the joiner.
+    pub(crate) fn stage_ended(&self, i: usize, result: Result<StageFigures, String>) {
+        *lock(&self.results[i]) = Some(result);
+        self.done[i].store(true, Ordering::SeqCst);
         self.ended.fetch_add(1, Ordering::SeqCst);
         if let Some(t) = lock(&self.joiner).as_ref() {
             t.unpark();
@@ -396,7 +405,8 @@ impl<I: Send + 'static, O: Clone + Send + 'static> ErasedStage for TypedStage<I,
         shared: &Arc<Shared>,
         ports: &[Arc<dyn UpPort>],
         stop_after: Option<Duration>,
-    ) -> (Arc<StageProbe>, Box<dyn FnOnce() -> StageFigures + Send>) {
+        pooled: bool,
+    ) -> (Arc<StageProbe>, Box<dyn StageTask>) {
         let me = *self;
         let kind = me.kind();
         let mut output = me.output;
@@ -429,12 +439,6 @@ impl<I: Send + 'static, O: Clone + Send + 'static> ErasedStage for TypedStage<I,
             inputs: me.inputs,
             output,
         });
-        // If this thread panics (a runtime bug), its neighbours must not wait for it
-        // forever: its mailbox is closed and its consumers are told it is gone.
-        let last_words = LastWords {
-            mailbox: me.mailbox.clone(),
-            downs: downs.iter().map(|d| (d.0, d.1.clone())).collect(),
-        };
         let depth: Arc<dyn probe::Depth> = me.mailbox.clone();
         let probe = Arc::new(StageProbe::new(&me.name, &core, depth));
         let runner = Runner::new(runner::Parts {
@@ -453,42 +457,9 @@ impl<I: Send + 'static, O: Clone + Send + 'static> ErasedStage for TypedStage<I,
             push: me.push,
             timers: timers.into(),
             hook: me.hook,
+            pooled,
         });
-        let shared = Arc::clone(shared);
-        (
-            probe,
-            Box::new(move || match guarded(move || runner.run()) {
-                Ok(f) => {
-                    shared.stage_ended();
-                    f
-                }
-                Err(msg) => {
-                    last_words.say();
-                    shared.stage_ended();
-                    std::panic::panic_any(msg)
-                }
-            }),
-        )
-    }
-}
-
-/// What a stage thread that panicked tells its neighbours.
-struct LastWords<I, O> {
-    mailbox: Arc<Mailbox<Envelope<I>>>,
-    downs: Vec<(LinkId, Arc<Mailbox<Envelope<O>>>)>,
-}
-
-impl<I, O> LastWords<I, O> {
-    fn say(&self) {
-        drop(self.mailbox.close());
-        let reason = CancelReason::error("the stage's thread panicked");
-        for (link, mb) in &self.downs {
-            let sub = crate::protocol::SubRef::first(*link);
-            let _ = mb.send(Envelope::Down(crate::protocol::Downstream::Cancel {
-                sub,
-                reason: reason.clone(),
-            }));
-        }
+        (probe, Box::new(runner))
     }
 }
 
@@ -499,6 +470,63 @@ pub struct Topology {
     links: Vec<(StageId, StageId)>,
     stop_after: Option<Duration>,
     until: Option<Duration>,
+    scheduling: Scheduling,
+    /// Per stage: runs on a thread of its own even on the worker pool.
+    own_thread: Vec<bool>,
+}
+
+/// How a topology's stages get threads.
+///
+/// On the worker pool, stages are tasks: a stage runs when it has mail, on one worker at
+/// a time, for a bounded budget of messages before it yields; idle workers steal work
+/// and sleep without spinning a core away. That is what holds up when stages outnumber
+/// cores. A stage whose code blocks (a sleep, a lock held by another thread, I/O) keeps its
+/// worker while it blocks; give such a stage a thread of its own with
+/// [`Topology::own_thread`]. Code that merely computes for a long time (an emulated
+/// service time) may stay on the pool: the others run on the remaining workers, and it
+/// yields between messages.
+///
+/// ```
+/// use flowbench_engine::threads::{Scheduling, Topology};
+///
+/// let mut t = Topology::new();
+/// t.scheduling(Scheduling::Pool { workers: 2 });
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Scheduling {
+    /// The worker pool with one worker per core (measured faster than a thread per
+    /// stage on every pipeline of the benches, even with fewer stages than cores).
+    #[default]
+    Auto,
+    /// Stages as tasks on `workers` worker threads.
+    Pool {
+        /// Worker threads (at least one).
+        workers: usize,
+    },
+    /// Every stage on a thread of its own, blocking on its mailbox when it has nothing to
+    /// do (spinning briefly first while stages do not outnumber cores).
+    ThreadPerStage,
+}
+
+impl Scheduling {
+    /// The pool's worker threads on a machine with `cores` cores; `None` for a thread
+    /// per stage.
+    ///
+    /// ```
+    /// use flowbench_engine::threads::Scheduling;
+    ///
+    /// assert_eq!(Scheduling::Auto.workers(2), Some(2));
+    /// assert_eq!(Scheduling::Pool { workers: 0 }.workers(2), Some(1));
+    /// assert_eq!(Scheduling::ThreadPerStage.workers(2), None);
+    /// ```
+    pub fn workers(self, cores: usize) -> Option<usize> {
+        match self {
+            Scheduling::Auto => Some(cores.max(1)),
+            Scheduling::Pool { workers } => Some(workers.max(1)),
+            Scheduling::ThreadPerStage => None,
+        }
+    }
 }
 
 impl Default for Topology {
@@ -579,7 +607,23 @@ impl Topology {
             links: Vec::new(),
             stop_after: None,
             until: None,
+            scheduling: Scheduling::Auto,
+            own_thread: Vec::new(),
         }
+    }
+
+    /// How the stages get threads (default [`Scheduling::Auto`]).
+    pub fn scheduling(&mut self, s: Scheduling) -> &mut Self {
+        self.scheduling = s;
+        self
+    }
+
+    /// Runs `stage` on a thread of its own even when the others share the worker pool:
+    /// for a stage whose code blocks. See [`Scheduling`].
+    pub fn own_thread<I, O>(&mut self, stage: &Stage<I, O>) -> Result<(), RunError> {
+        let i = self.own(stage)?;
+        self.own_thread[i] = true;
+        Ok(())
     }
 
     fn add<I: Send + 'static, O: Clone + Send + 'static>(
@@ -593,6 +637,7 @@ impl Topology {
             outs: Arc::clone(&st.outs),
         };
         self.stages.push(Box::new(st));
+        self.own_thread.push(false);
         handle
     }
 
@@ -789,43 +834,82 @@ impl Topology {
         Ok(())
     }
 
-    /// Starts every stage on its own thread.
+    /// Starts the stages: on the worker pool or on threads of their own, as
+    /// [`Topology::scheduling`] says.
     pub fn spawn(self) -> Result<Running, RunError> {
         self.check()?;
         let n = self.stages.len();
+        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        let workers = self.scheduling.workers(cores);
+        let started = Instant::now();
         let shared = Arc::new(Shared {
             links: self.links.clone(),
             exits: (0..n).map(|_| Mutex::new(None)).collect(),
             undeliverable: (0..self.links.len()).map(|_| AtomicU64::new(0)).collect(),
-            started: Instant::now(),
+            started,
             cut_at: self.until,
             halted: AtomicBool::new(false),
             in_flight: (0..self.links.len()).map(|_| AtomicU64::new(0)).collect(),
             watch: watch::Watch::new(n),
             joiner: Mutex::new(None),
             ended: AtomicU64::new(0),
-            spin: n <= std::thread::available_parallelism().map_or(1, |c| c.get()),
+            results: (0..n).map(|_| Mutex::new(None)).collect(),
+            done: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            // A stage on its own thread spins only while threads do not outnumber cores
+            // (else the spinning thread takes the core the sender needs).
+            spin: workers.is_none() && n <= cores,
         });
         let ports: Vec<Arc<dyn UpPort>> = self.stages.iter().map(|s| s.port()).collect();
         let names: Vec<String> = self.stages.iter().map(|s| s.name().to_string()).collect();
         let kinds: Vec<StageKind> = self.stages.iter().map(|s| s.kind()).collect();
+        let pool = workers.map(|w| Sched::new(n, w, started, w <= cores));
         let mut probes = Vec::with_capacity(n);
-        let mut bodies = Vec::with_capacity(n);
+        let mut own = Vec::new();
         for (i, st) in self.stages.into_iter().enumerate() {
-            let (probe, body) = st.prepare(i as StageId, &shared, &ports, self.stop_after);
+            let pooled = pool.is_some() && !self.own_thread[i];
+            let (probe, body) = st.prepare(i as StageId, &shared, &ports, self.stop_after, pooled);
             probes.push(probe);
-            bodies.push(body);
+            match &pool {
+                Some((sched, _)) if pooled => {
+                    sched.set_body(i, body);
+                    ports[i].set_waker(Some(Waker {
+                        task: Arc::clone(sched.task(i)),
+                        sched: Arc::clone(sched),
+                    }));
+                }
+                _ => own.push((i, body)),
+            }
         }
-        let mut handles = Vec::with_capacity(n);
-        for (name, body) in names.iter().zip(bodies) {
+        let mut threads = Vec::with_capacity(own.len());
+        let mut sched = None;
+        if let Some((sc, locals)) = pool {
+            for (w, local) in locals.into_iter().enumerate() {
+                let s = Arc::clone(&sc);
+                let h = thread::Builder::new()
+                    .name(format!("flowbench-worker-{w}"))
+                    .spawn(move || s.work(w, local))
+                    .map_err(|e| {
+                        sc.shutdown();
+                        RunError::Spawn(e.to_string())
+                    })?;
+                threads.push(h);
+            }
+            for i in 0..n {
+                // Its first slice starts it.
+                sc.notify(sc.task(i));
+            }
+            sched = Some(sc);
+        }
+        for (i, mut body) in own {
             let h = thread::Builder::new()
-                .name(format!("stage-{name}"))
-                .spawn(body)
+                .name(format!("stage-{}", names[i]))
+                .spawn(move || sched::drive_on_thread(body.as_mut()))
                 .map_err(|e| RunError::Spawn(e.to_string()))?;
-            handles.push(h);
+            threads.push(h);
         }
         Ok(Running {
-            handles,
+            threads,
+            sched,
             ports,
             names,
             kinds,
@@ -842,7 +926,9 @@ impl Topology {
 
 /// A topology whose stages are running.
 pub struct Running {
-    handles: Vec<thread::JoinHandle<StageFigures>>,
+    /// Worker threads and the threads of stages that have their own.
+    threads: Vec<thread::JoinHandle<()>>,
+    sched: Option<Arc<Sched>>,
     ports: Vec<Arc<dyn UpPort>>,
     names: Vec<String>,
     kinds: Vec<StageKind>,
@@ -879,7 +965,7 @@ impl Running {
     /// mailbox holds a message.
     fn quiescent(&self) -> Option<u64> {
         self.shared.watch.quiescent(
-            |i| self.handles[i].is_finished(),
+            |i| self.shared.done[i].load(Ordering::SeqCst),
             |i| self.probes[i].read().mailbox_depth,
         )
     }
@@ -891,31 +977,44 @@ impl Running {
         *lock(&self.shared.joiner) = Some(std::thread::current());
         let mut seen: Option<u64> = None;
         let mut deadlock_at = None;
-        let n = self.handles.len() as u64;
+        let n = self.names.len() as u64;
         while self.shared.ended.load(Ordering::SeqCst) < n {
-            // Deadlocked: quiescent twice in a row, with no input taken in between.
-            match (self.quiescent(), seen) {
-                (Some(a), Some(b)) if a == b => {
+            // Deadlocked: quiescent twice in a row, with no input taken in between. Once
+            // halted, the stages stop where they are: wait for them to report.
+            match (deadlock_at.is_none().then(|| self.quiescent()), seen) {
+                (Some(Some(a)), Some(b)) if a == b => {
                     deadlock_at = Some(self.shared.started.elapsed());
                     self.shared.halted.store(true, Ordering::SeqCst);
                     for port in &self.ports {
                         port.send_halt();
                     }
-                    break;
                 }
-                (q, _) => seen = q,
+                (q, _) => seen = q.flatten(),
             }
             std::thread::park_timeout(WATCHDOG_PERIOD);
         }
-        let mut figures = Vec::with_capacity(self.handles.len());
+        // Every stage has reported: the workers can go.
+        if let Some(sched) = &self.sched {
+            sched.shutdown();
+        }
         let mut failures = Vec::new();
-        for ((h, name), kind) in self.handles.into_iter().zip(&self.names).zip(&self.kinds) {
-            match h.join() {
-                Ok(f) => figures.push(f),
-                Err(panic) => {
-                    let what = panic_text(panic.as_ref());
+        for h in self.threads {
+            if let Err(panic) = h.join() {
+                let what = sched::panic_text(panic.as_ref());
+                failures.push(format!("a worker thread panicked: {what}"));
+            }
+        }
+        let mut figures = Vec::with_capacity(self.names.len());
+        for (i, (name, kind)) in self.names.iter().zip(&self.kinds).enumerate() {
+            match lock(&self.shared.results[i]).take() {
+                Some(Ok(f)) => figures.push(f),
+                Some(Err(what)) => {
                     failures.push(format!("stage `{name}`: the runtime panicked: {what}"));
                     figures.push(StageFigures::unknown(name, *kind, "runtime panic"));
+                }
+                None => {
+                    failures.push(format!("stage `{name}`: never reported"));
+                    figures.push(StageFigures::unknown(name, *kind, "no report"));
                 }
             }
         }
@@ -953,16 +1052,9 @@ impl Running {
     }
 }
 
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".to_string())
-}
-
 /// Runs `f`, turning a panic into its message.
 pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_text(p.as_ref()))
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| sched::panic_text(p.as_ref()))
 }
 
 /// The figures of a finished run.

@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::sched::{Poll, StageTask, Waker};
 use super::{guarded, Control, Mailbox, Shared, StageHook, StageProbe, StepInfo};
 use crate::core::{Effects, Input, StageCore, StageStats, Status};
 use crate::logic::Job;
@@ -33,6 +34,7 @@ pub(crate) trait UpPort: Send + Sync {
     fn send_up(&self, m: Upstream) -> bool;
     fn send_shutdown(&self) -> bool;
     fn send_halt(&self) -> bool;
+    fn set_waker(&self, w: Option<Waker>);
 }
 
 impl<I: Send> UpPort for Mailbox<Envelope<I>> {
@@ -46,6 +48,10 @@ impl<I: Send> UpPort for Mailbox<Envelope<I>> {
 
     fn send_halt(&self) -> bool {
         self.send(Envelope::Halt).is_ok()
+    }
+
+    fn set_waker(&self, w: Option<Waker>) {
+        Mailbox::set_waker(self, w);
     }
 }
 
@@ -88,6 +94,8 @@ pub(crate) struct Parts<I, O> {
     pub push: Option<PushFn<O>>,
     pub timers: VecDeque<(Duration, Control)>,
     pub hook: Option<Box<dyn StageHook>>,
+    /// Run by the worker pool (else on a thread of its own).
+    pub pooled: bool,
 }
 
 pub(crate) struct Runner<I, O> {
@@ -96,9 +104,20 @@ pub(crate) struct Runner<I, O> {
     fx: Effects<I, O>,
     next_arrival: Option<(Duration, Vec<O>)>,
     busy_ns: u64,
+    /// When the current slice of work (or the last probe publication in it) began.
+    slice_at: Option<Instant>,
+    last_slice_ns: u64,
+    /// Which slices are timed (see [`Runner::timed_slice`]).
+    slices: u64,
+    sample: u64,
+    /// What a timed slice's time counts for.
+    weight: u64,
     local: VecDeque<Envelope<I>>,
     /// Stopped where it was (a cut or a deadlock), not by its core.
     halted: bool,
+    started: bool,
+    /// Marked idle for the watchdog when its last slice ended (on the worker pool).
+    marked_idle: bool,
 }
 
 /// What one input did, for the hook: events handled or emitted, batches received or
@@ -109,6 +128,7 @@ fn work(s: &StageStats) -> (u64, u64, u64) {
 
 impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
     pub(crate) fn new(mut p: Parts<I, O>) -> Self {
+        let p_id_seed = p.id;
         let pool = p.pool.take().map(|spec| Pool {
             spec,
             jobs: Arc::new(Mailbox::new()),
@@ -121,53 +141,124 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
             fx: Effects::default(),
             next_arrival: None,
             busy_ns: 0,
+            slice_at: None,
+            last_slice_ns: 0,
+            slices: 0,
+            sample: 0x9E37_79B9_7F4A_7C15 ^ u64::from(p_id_seed),
+            weight: 1,
             local: VecDeque::new(),
             halted: false,
+            started: false,
+            marked_idle: false,
         }
     }
 
-    pub(crate) fn run(mut self) -> StageFigures {
-        self.step(Input::Start);
-        self.next_push();
-        while !self.p.core.is_stopped() {
-            if self.cut_due() {
-                break;
-            }
-            if self.fire_due() {
-                continue;
-            }
-            if self.local.is_empty() && !self.wait_for_mail() {
-                continue;
-            }
-            let Some(env) = self.local.pop_front() else {
-                continue;
-            };
-            self.p.mailbox.processed(1);
-            let input = match env {
-                Envelope::Up(m) => Input::Up(m),
-                Envelope::Down(m) => Input::Down(m),
-                Envelope::JobDone(sub) => {
-                    if let Some(pool) = self.pool.as_mut() {
-                        pool.in_progress = pool.in_progress.saturating_sub(1);
-                    }
-                    Input::JobDone { sub }
-                }
-                Envelope::Shutdown => Input::Shutdown,
-                Envelope::Crash(r) => Input::Crash(r),
-                Envelope::Halt => {
-                    self.halted = true;
-                    break;
-                }
-            };
-            self.step(input);
+    /// Handles the next message (or due timer or arrival); `None` when there is none.
+    fn one(&mut self) -> Option<Poll> {
+        if self.p.core.is_stopped() || self.cut_due() {
+            return Some(Poll::Done);
         }
-        self.finish()
+        if self.fire_due() {
+            return None;
+        }
+        // On the pool an empty mailbox is seen without its lock: a message sent after the
+        // look finds the stage running and has its worker run it again.
+        if self.local.is_empty()
+            && ((self.p.pooled && self.p.mailbox.depth() == 0)
+                || !self.p.mailbox.try_recv_all(&mut self.local))
+        {
+            return Some(Poll::Idle {
+                deadline: self.next_deadline(),
+            });
+        }
+        let env = self.local.pop_front()?;
+        self.p.mailbox.processed(1);
+        let input = match env {
+            Envelope::Up(m) => Input::Up(m),
+            Envelope::Down(m) => Input::Down(m),
+            Envelope::JobDone(sub) => {
+                if let Some(pool) = self.pool.as_mut() {
+                    pool.in_progress = pool.in_progress.saturating_sub(1);
+                }
+                Input::JobDone { sub }
+            }
+            Envelope::Shutdown => Input::Shutdown,
+            Envelope::Crash(r) => Input::Crash(r),
+            Envelope::Halt => {
+                self.halted = true;
+                return Some(Poll::Done);
+            }
+        };
+        self.step(input);
+        None
+    }
+
+    /// When the stage must look again even without mail: its next timer or arrival, or
+    /// the run's cut.
+    fn next_deadline(&self) -> Option<Instant> {
+        let shared = &self.p.shared;
+        self.pending()
+            .into_iter()
+            .chain(shared.cut_at)
+            .min()
+            .map(|d| shared.started + d)
+    }
+
+    /// The next timer or arrival.
+    fn pending(&self) -> Option<Duration> {
+        [
+            self.next_arrival.as_ref().map(|a| a.0),
+            self.p.timers.front().map(|t| t.0),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Nothing but mail can wake this stage: the watchdog may count it idle.
+    fn only_mail_wakes(&self) -> bool {
+        self.pending().is_none() && self.pool.as_ref().is_none_or(|p| p.in_progress == 0)
+    }
+
+    /// Whether this slice is timed, and sets what its time counts for. Two clock reads
+    /// cost about as much as handling a message, so once a stage has run 1024 slices
+    /// only one in eight, drawn at random (so no periodic pattern of long and short
+    /// slices can bias it), is timed and counts eight times; a stage with a hook (an
+    /// emulated service time) reads the clock anyway and times every slice.
+    fn timed_slice(&mut self) -> bool {
+        self.slices += 1;
+        if self.slices <= 1024 || self.p.hook.is_some() {
+            self.weight = 1;
+            return true;
+        }
+        // xorshift64: a cheap, fixed-seed draw; the figures it estimates are not part
+        // of any run's semantics.
+        let mut x = self.sample;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.sample = x;
+        self.weight = 8;
+        x.is_multiple_of(8)
+    }
+
+    /// Adds the time since the slice (or the last publication) began to the busy time,
+    /// if this slice is timed.
+    fn account_busy(&mut self) -> Option<Instant> {
+        let t0 = self.slice_at?;
+        let now = Instant::now();
+        self.slice_at = Some(now);
+        self.busy_ns = self
+            .busy_ns
+            .saturating_add(ns_between(t0, now).saturating_mul(self.weight));
+        Some(now)
     }
 
     /// `true` once the run is cut (its `until` time has come, or another stage saw it
     /// come, or the watchdog halted a deadlock).
     fn cut_due(&mut self) -> bool {
         let shared = &self.p.shared;
+        // The clock is read only when the run has a cut.
         let now_cut = shared.cut_at.is_some_and(|t| shared.started.elapsed() >= t);
         if now_cut {
             shared.halted.store(true, Ordering::SeqCst);
@@ -182,6 +273,10 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
     /// that a source whose arrivals outpace the stage cannot starve its mail or its
     /// timers). Returns `true` if it fired one.
     fn fire_due(&mut self) -> bool {
+        if self.p.timers.is_empty() && self.next_arrival.is_none() {
+            // Nothing timed: no clock read.
+            return false;
+        }
         let now = self.p.shared.started.elapsed();
         let timer_due = self.p.timers.front().is_some_and(|t| t.0 <= now);
         let arrival_due = self.next_arrival.as_ref().is_some_and(|a| a.0 <= now);
@@ -240,48 +335,17 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
         }
     }
 
-    /// Waits for mail until the next timer, arrival or the cut is due. Returns `true` if
-    /// mail came.
-    fn wait_for_mail(&mut self) -> bool {
-        let shared = &self.p.shared;
-        let started = shared.started;
-        let pending = [
-            self.next_arrival.as_ref().map(|a| a.0),
-            self.p.timers.front().map(|t| t.0),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let deadline = pending
-            .into_iter()
-            .chain(shared.cut_at)
-            .min()
-            .map(|d| started + d);
-        let got = if deadline.is_some_and(|d| d <= Instant::now()) {
-            // Something is already due: take what mail there is, do not wait.
-            self.p.mailbox.try_recv_all(&mut self.local)
-        } else {
-            // Nothing but mail can wake this stage: the watchdog may count it idle.
-            let idle = pending.is_none() && self.pool.as_ref().is_none_or(|p| p.in_progress == 0);
-            let me = self.p.id as usize;
-            shared.watch.waiting(me, idle);
-            let got = self
-                .p
-                .mailbox
-                .recv_all_spinning(&mut self.local, deadline, shared.spin);
-            shared.watch.woke(me);
-            got
-        };
-        got
-    }
-
     /// The core handles one input; then the hook runs, and the messages leave.
     fn step(&mut self, input: Input<I, O>) {
-        let t0 = Instant::now();
-        // What the step did is only needed by a hook: no counter reads per message without.
-        let before = self.p.hook.is_some().then(|| work(self.p.core.stats()));
+        // What the step did and when are only needed by a hook: no counter reads and no
+        // clock read per message without one.
+        let before = self
+            .p
+            .hook
+            .is_some()
+            .then(|| (work(self.p.core.stats()), Instant::now()));
         self.p.core.handle(input, &mut self.fx, &mut NoObserver);
-        if let (Some(hook), Some((h0, e0, b0))) = (self.p.hook.as_mut(), before) {
+        if let (Some(hook), Some(((h0, e0, b0), t0))) = (self.p.hook.as_mut(), before) {
             let (h1, e1, b1) = work(self.p.core.stats());
             let events = (h1 - h0).max(e1 - e0);
             let batches = b1 - b0;
@@ -306,10 +370,11 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
             }
         }
         self.route();
-        self.busy_ns += t0.elapsed().as_nanos() as u64;
         // Probes once the mail taken at once is handled (and after every step while
         // nothing is queued): live for a reader, without a store per link per message.
-        if self.local.is_empty() {
+        // On the pool the end of the slice publishes them.
+        if self.local.is_empty() && !self.p.pooled {
+            self.account_busy();
             self.p.probe.publish(&self.p.core, self.busy_ns);
         }
     }
@@ -360,7 +425,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
 
     /// Stopped: refuses new mail, and lets the stopped core account for what is left
     /// (events are counted lost, late subscriptions are answered with a cancel).
-    fn finish(mut self) -> StageFigures {
+    fn figures(&mut self) -> StageFigures {
         let exit = match self.p.core.status() {
             Status::Stopped(r) => r.clone(),
             _ => CancelReason::Normal,
@@ -393,12 +458,104 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
                 let _ = w.join();
             }
         }
+        self.account_busy();
         self.p.probe.publish(&self.p.core, self.busy_ns);
         let mut f = StageFigures::capture(&self.p.name, &self.p.core);
         f.mailbox_peak = self.p.mailbox.peak();
-        f.busy_ns = self.busy_ns;
+        // Sampled slices estimate: never more than the run has lasted.
+        let lasted = ns_between(self.p.shared.started, Instant::now());
+        f.busy_ns = self.busy_ns.min(lasted);
         f
     }
+}
+
+impl<I: Send + 'static, O: Clone + Send + 'static> StageTask for Runner<I, O> {
+    fn poll(&mut self, budget: usize) -> Poll {
+        let me = self.p.id as usize;
+        if std::mem::take(&mut self.marked_idle) {
+            self.p.shared.watch.woke(me);
+        }
+        let t0 = self.timed_slice().then(Instant::now);
+        self.slice_at = t0;
+        if !self.started {
+            self.started = true;
+            self.step(Input::Start);
+            self.next_push();
+        }
+        let mut n = 0;
+        let polled = loop {
+            if n >= budget {
+                break Poll::Yield;
+            }
+            if let Some(p) = self.one() {
+                break p;
+            }
+            n += 1;
+        };
+        let end = self.account_busy();
+        self.slice_at = None;
+        self.last_slice_ns = match (t0, end) {
+            (Some(a), Some(b)) => ns_between(a, b),
+            _ => 0,
+        };
+        if self.p.pooled {
+            self.p.probe.publish(&self.p.core, self.busy_ns);
+        }
+        if self.p.pooled && matches!(polled, Poll::Idle { .. }) {
+            // Marked before its worker lets it go idle; the next slice counts the wake-up.
+            self.p.shared.watch.waiting(me, self.only_mail_wakes());
+            self.marked_idle = true;
+        }
+        polled
+    }
+
+    fn last_slice_ns(&self) -> u64 {
+        self.last_slice_ns
+    }
+
+    fn wait(&mut self, deadline: Option<Instant>) {
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            // Something is already due: do not wait.
+            return;
+        }
+        let shared = &self.p.shared;
+        let me = self.p.id as usize;
+        shared.watch.waiting(me, self.only_mail_wakes());
+        self.p
+            .mailbox
+            .recv_all_spinning(&mut self.local, deadline, shared.spin);
+        shared.watch.woke(me);
+    }
+
+    fn finish(&mut self) {
+        let f = self.figures();
+        let shared = Arc::clone(&self.p.shared);
+        shared.stage_ended(self.p.id as usize, Ok(f));
+    }
+
+    fn failed(&mut self, what: String) {
+        // Its neighbours must not wait for it forever: its mailbox is closed and its
+        // consumers are told it is gone.
+        drop(self.p.mailbox.close());
+        let reason = CancelReason::error("the stage's thread panicked");
+        for (link, mb) in &self.p.downs {
+            let sub = SubRef::first(*link);
+            let _ = mb.send(Envelope::Down(Downstream::Cancel {
+                sub,
+                reason: reason.clone(),
+            }));
+        }
+        if let Some(pool) = self.pool.take() {
+            // Its job workers must not wait for jobs forever either.
+            drop(pool.jobs.close());
+        }
+        let shared = Arc::clone(&self.p.shared);
+        shared.stage_ended(self.p.id as usize, Err(what));
+    }
+}
+
+fn ns_between(a: Instant, b: Instant) -> u64 {
+    u64::try_from(b.saturating_duration_since(a).as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn route_up<I: Send + 'static, O: Clone + Send + 'static>(p: &Parts<I, O>, m: Upstream) {

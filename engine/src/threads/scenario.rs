@@ -38,6 +38,8 @@ pub struct ScenarioRunOptions {
     /// on, and the size of every chunk, into [`ScenarioOutcome`]. For tests and
     /// equivalence checks; it costs a lock per chunk.
     pub record: bool,
+    /// How the stages get threads (`--workers N`: the pool with N workers).
+    pub scheduling: super::Scheduling,
 }
 
 /// What a scenario run on threads gives back.
@@ -86,7 +88,8 @@ pub fn run_scenario(
     scenario: &Scenario,
     opts: &ScenarioRunOptions,
 ) -> Result<ScenarioOutcome, ScenarioRunError> {
-    let built = build(scenario, opts)?;
+    let mut built = build(scenario, opts)?;
+    built.topology.scheduling(opts.scheduling);
     let outcome = built.topology.run()?;
     let take = |r: &Arc<Records>| std::mem::take(&mut *lock(&r.events));
     let chunks = |r: &Arc<Records>| std::mem::take(&mut *lock(&r.chunks));

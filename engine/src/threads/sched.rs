@@ -1,0 +1,669 @@
+//! The worker pool: stages as tasks on a few worker threads.
+//!
+//! A stage is a [`Task`]: its driver (a [`StageTask`]) and a small state machine that says
+//! whether it is idle, waiting in a run queue, running, or running and sent more mail.
+//! Sending a message to an idle stage's mailbox *schedules* it: the sender moves it to
+//! `SCHEDULED` and pushes it on a run queue; a stage is in at most one queue at a time and
+//! run by one worker at a time. A worker runs a stage for a bounded budget of messages
+//! ([`BUDGET`], like the BEAM's reductions), then puts it at the back of the global queue
+//! if it has mail left, so no stage can keep a worker to itself.
+//!
+//! Run queues: each worker has a LIFO deque (the stage it just woke runs next, while its
+//! mail is warm in the cache), idle workers steal from the other end of the others'
+//! deques, and stages woken from outside a worker (a pool job, a dedicated thread) or
+//! that used up their budget go to a global FIFO injector. Every 61st pick a worker takes
+//! the oldest work first, so a pair of stages handing messages back and forth cannot
+//! starve a third.
+//!
+//! No lost wake-ups: a stage that finds its mailbox empty returns [`Poll::Idle`]; the
+//! worker then moves it from `RUNNING` to `IDLE` with a compare-and-swap, and a sender that
+//! came in between has turned `RUNNING` into `NOTIFIED`, so the swap fails and the stage is
+//! queued again. An idle worker spins briefly, then sleeps on a condition variable after it
+//! has announced itself (`sleeping`) and looked at the queues once more; a sender pushes,
+//! then looks at `sleeping` (both behind `SeqCst` fences), so either the sender sees the
+//! sleeper and rings, or the sleeper sees the work. The loom models in `loom_models.rs`
+//! check both protocols and show that a broken variant is caught.
+//!
+//! Timers (a stage's next arrival or timer, the run's cut) are a heap shared by the
+//! workers: a stage that goes idle with a deadline registers it, a sleeping worker sleeps
+//! no longer than the earliest one, and a due timer schedules its stage.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::sync::{fence, lock, AtomicBool, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
+
+/// Messages a stage handles before it yields its worker.
+pub(crate) const BUDGET: usize = 64;
+
+/// A slice longer than this spills the worker's slot to its deque.
+const LONG_SLICE_NS: u64 = 20_000;
+
+/// What one slice of a stage's work ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Poll {
+    /// The budget ran out; there may be mail left.
+    Yield,
+    /// The mailbox is empty: nothing to do until mail comes or `deadline` passes.
+    Idle {
+        /// When a timer, an arrival or the run's cut is due.
+        deadline: Option<Instant>,
+    },
+    /// The stage has stopped.
+    Done,
+}
+
+/// A stage's driver, run by a worker (or by a thread of its own).
+pub(crate) trait StageTask: Send {
+    /// Handles at most `budget` messages (timers and arrivals count as messages).
+    fn poll(&mut self, budget: usize) -> Poll;
+    /// How long the last `poll` took, in nanoseconds.
+    fn last_slice_ns(&self) -> u64;
+    /// On a thread of its own: blocks until mail comes or `deadline` passes.
+    fn wait(&mut self, deadline: Option<Instant>);
+    /// Stopped: accounts for what is left and reports the stage's figures.
+    fn finish(&mut self);
+    /// `poll` or `finish` panicked (a bug of the runtime): tells the neighbours and
+    /// reports the failure.
+    fn failed(&mut self, what: String);
+}
+
+/// Drives a stage on a thread of its own until it stops.
+pub(crate) fn drive_on_thread(task: &mut dyn StageTask) {
+    match catch_unwind(AssertUnwindSafe(|| {
+        loop {
+            match task.poll(usize::MAX) {
+                Poll::Done => break,
+                Poll::Yield => {}
+                Poll::Idle { deadline } => task.wait(deadline),
+            }
+        }
+        task.finish();
+    })) {
+        Ok(()) => {}
+        Err(p) => task.failed(panic_text(p.as_ref())),
+    }
+}
+
+pub(crate) fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string())
+}
+
+const IDLE: usize = 0;
+const SCHEDULED: usize = 1;
+const RUNNING: usize = 2;
+const NOTIFIED: usize = 3;
+const DONE: usize = 4;
+
+/// A stage as the pool sees it.
+pub(crate) struct Task {
+    id: usize,
+    state: AtomicUsize,
+    body: Mutex<Option<Box<dyn StageTask>>>,
+}
+
+/// How a mailbox wakes its stage: the stage's task and the pool that runs it.
+pub(crate) struct Waker {
+    pub task: Arc<Task>,
+    pub sched: Arc<Sched>,
+}
+
+impl Waker {
+    /// Schedules the stage if it is idle (mail has come).
+    pub(crate) fn wake(&self) {
+        self.sched.notify(&self.task);
+    }
+}
+
+struct SleepState {
+    /// (due, task), earliest first; entries whose time is no longer the task's are stale.
+    timers: BinaryHeap<Reverse<(u64, usize)>>,
+    /// Per task: the time registered in `timers`, `u64::MAX` for none.
+    timer_at: Vec<u64>,
+}
+
+/// The pool's shared state.
+pub(crate) struct Sched {
+    tasks: Vec<Arc<Task>>,
+    queue: RunQueue,
+    sleep: Mutex<SleepState>,
+    bell: Condvar,
+    sleeping: AtomicUsize,
+    searching: AtomicUsize,
+    stop: AtomicBool,
+    started: Instant,
+    /// The earliest registered timer (ns since `started`), `u64::MAX` for none.
+    next_timer: AtomicU64,
+    /// Whether an idle worker spins before it sleeps (workers do not outnumber cores).
+    spin: bool,
+    /// A deliberate bug, for the loom models that show loom catches it.
+    #[cfg(flowbench_loom)]
+    pub(crate) flaw: Flaw,
+}
+
+/// Deliberate bugs the loom models plant to show they are caught.
+#[cfg(flowbench_loom)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flaw {
+    None,
+    /// A stage that found no mail is stored `IDLE` without the compare-and-swap, losing a
+    /// `NOTIFIED` mark set meanwhile.
+    IdleWithoutSwap,
+    /// A worker sleeps without looking at the queues after it announced itself.
+    SleepWithoutLooking,
+}
+
+/// How many rounds an idle worker looks for work before it sleeps.
+#[cfg(not(flowbench_loom))]
+const SPIN_ROUNDS: u32 = 200;
+#[cfg(flowbench_loom)]
+const SPIN_ROUNDS: u32 = 1;
+
+impl Sched {
+    /// A pool for `stages` tasks (bodies set later with [`Sched::set_body`]) and
+    /// `workers` workers; returns the workers' local queues too.
+    pub(crate) fn new(
+        stages: usize,
+        workers: usize,
+        started: Instant,
+        spin: bool,
+    ) -> (Arc<Sched>, Vec<Local>) {
+        let (queue, locals) = RunQueue::new(workers.max(1));
+        let tasks = (0..stages)
+            .map(|id| {
+                Arc::new(Task {
+                    id,
+                    state: AtomicUsize::new(IDLE),
+                    body: Mutex::new(None),
+                })
+            })
+            .collect();
+        let sched = Sched {
+            tasks,
+            queue,
+            sleep: Mutex::new(SleepState {
+                timers: BinaryHeap::new(),
+                timer_at: vec![u64::MAX; stages],
+            }),
+            bell: Condvar::new(),
+            sleeping: AtomicUsize::new(0),
+            searching: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            started,
+            next_timer: AtomicU64::new(u64::MAX),
+            spin,
+            #[cfg(flowbench_loom)]
+            flaw: Flaw::None,
+        };
+        (Arc::new(sched), locals)
+    }
+
+    /// The task of stage `i`.
+    pub(crate) fn task(&self, i: usize) -> &Arc<Task> {
+        &self.tasks[i]
+    }
+
+    /// Gives stage `i` its driver.
+    pub(crate) fn set_body(&self, i: usize, body: Box<dyn StageTask>) {
+        *lock(&self.tasks[i].body) = Some(body);
+    }
+
+    /// Schedules `t` unless it is already scheduled (or done); a running task is marked
+    /// so that its worker runs it again.
+    pub(crate) fn notify(&self, t: &Arc<Task>) {
+        let mut s = t.state.load(Ordering::SeqCst);
+        let next = loop {
+            let next = match s {
+                IDLE => SCHEDULED,
+                RUNNING => NOTIFIED,
+                _ => return,
+            };
+            match t
+                .state
+                .compare_exchange_weak(s, next, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => break next,
+                Err(now) => s = now,
+            }
+        };
+        if next == SCHEDULED && self.queue.push(Arc::clone(t)) {
+            self.wake_one();
+        }
+    }
+
+    /// Rings for a sleeping worker if there is one and no worker is looking for work.
+    fn wake_one(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) > 0 && self.searching.load(Ordering::SeqCst) == 0 {
+            let _g = lock(&self.sleep);
+            self.bell.notify_one();
+        }
+    }
+
+    /// Worker `me`'s loop, until [`Sched::shutdown`].
+    pub(crate) fn work(&self, me: usize, local: Local) {
+        self.queue.enter(me, local);
+        let mut tick = 0u32;
+        while !self.stop.load(Ordering::SeqCst) {
+            self.fire_timers();
+            tick = tick.wrapping_add(1);
+            if let Some(t) = self.queue.pop(me, tick).or_else(|| self.idle(me)) {
+                self.run(&t);
+            }
+        }
+        self.queue.leave();
+    }
+
+    /// Runs one slice of `t`.
+    pub(crate) fn run(&self, t: &Arc<Task>) {
+        t.state.store(RUNNING, Ordering::SeqCst);
+        let mut body = lock(&t.body);
+        let Some(b) = body.as_mut() else {
+            t.state.store(DONE, Ordering::SeqCst);
+            return;
+        };
+        let polled = catch_unwind(AssertUnwindSafe(|| b.poll(BUDGET)));
+        if b.last_slice_ns() > LONG_SLICE_NS && self.queue.spill() {
+            // The stages it woke have waited a long slice behind it: let another
+            // worker take them.
+            self.wake_one();
+        }
+        match polled {
+            Ok(Poll::Yield) => {
+                drop(body);
+                t.state.store(SCHEDULED, Ordering::SeqCst);
+                self.queue.push_global(Arc::clone(t));
+                self.wake_one();
+            }
+            Ok(Poll::Idle { deadline }) => {
+                if let Some(d) = deadline {
+                    self.add_timer(t.id, d);
+                }
+                drop(body);
+                #[cfg(flowbench_loom)]
+                if self.flaw == Flaw::IdleWithoutSwap {
+                    t.state.store(IDLE, Ordering::SeqCst);
+                    return;
+                }
+                if t.state
+                    .compare_exchange(RUNNING, IDLE, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_err()
+                {
+                    // Mail came after it looked: run it again.
+                    t.state.store(SCHEDULED, Ordering::SeqCst);
+                    if self.queue.push(Arc::clone(t)) {
+                        self.wake_one();
+                    }
+                }
+            }
+            Ok(Poll::Done) => {
+                t.state.store(DONE, Ordering::SeqCst);
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| b.finish())) {
+                    b.failed(panic_text(p.as_ref()));
+                }
+                *body = None;
+            }
+            Err(p) => {
+                t.state.store(DONE, Ordering::SeqCst);
+                b.failed(panic_text(p.as_ref()));
+                *body = None;
+            }
+        }
+    }
+
+    fn has_work(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// No task found: look again for a while (at last in the other workers' slots),
+    /// then sleep until work, a timer or the stop.
+    fn idle(&self, me: usize) -> Option<Arc<Task>> {
+        if self.spin {
+            self.searching.fetch_add(1, Ordering::SeqCst);
+            let mut step = 1u32;
+            for _ in 0..SPIN_ROUNDS {
+                if self.has_work() || self.timer_due() {
+                    break;
+                }
+                for _ in 0..step {
+                    std::hint::spin_loop();
+                }
+                step = (step * 2).min(64);
+            }
+            self.searching.fetch_sub(1, Ordering::SeqCst);
+        }
+        if let Some(t) = self.queue.steal_slot(me) {
+            return Some(t);
+        }
+        let g = lock(&self.sleep);
+        self.sleeping.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        #[cfg(flowbench_loom)]
+        let looks = self.flaw != Flaw::SleepWithoutLooking;
+        #[cfg(not(flowbench_loom))]
+        let looks = true;
+        if looks && (self.has_work() || self.stop.load(Ordering::SeqCst) || self.timer_due()) {
+            self.sleeping.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        let next = g.timers.peek().map(|Reverse((at, _))| *at);
+        let g = match next {
+            None => match self.bell.wait(g) {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            },
+            Some(at) => {
+                let wait = std::time::Duration::from_nanos(at.saturating_sub(self.now_ns()));
+                match self.bell.wait_timeout(g, wait) {
+                    Ok((g, _)) => g,
+                    Err(p) => p.into_inner().0,
+                }
+            }
+        };
+        self.sleeping.fetch_sub(1, Ordering::SeqCst);
+        drop(g);
+        None
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
+    }
+
+    fn timer_due(&self) -> bool {
+        let next = self.next_timer.load(Ordering::SeqCst);
+        next != u64::MAX && self.now_ns() >= next
+    }
+
+    /// Registers stage `id`'s next deadline (keeps an earlier one).
+    fn add_timer(&self, id: usize, at: Instant) {
+        let ns = u64::try_from(at.saturating_duration_since(self.started).as_nanos())
+            .unwrap_or(u64::MAX - 1);
+        let mut g = lock(&self.sleep);
+        if ns >= g.timer_at[id] {
+            return;
+        }
+        g.timer_at[id] = ns;
+        g.timers.push(Reverse((ns, id)));
+        let earliest = g.timers.peek().map_or(u64::MAX, |Reverse((at, _))| *at);
+        self.next_timer.store(earliest, Ordering::SeqCst);
+        if earliest == ns && self.sleeping.load(Ordering::SeqCst) > 0 {
+            // A sleeper may sleep past it: let it recompute its timeout.
+            self.bell.notify_one();
+        }
+    }
+
+    /// Schedules the stages whose timers are due.
+    fn fire_timers(&self) {
+        if !self.timer_due() {
+            return;
+        }
+        let now = self.now_ns();
+        let mut due = Vec::new();
+        {
+            let mut g = lock(&self.sleep);
+            while let Some(&Reverse((at, id))) = g.timers.peek() {
+                if at > now {
+                    break;
+                }
+                g.timers.pop();
+                if g.timer_at[id] == at {
+                    g.timer_at[id] = u64::MAX;
+                    due.push(id);
+                }
+            }
+            let earliest = g.timers.peek().map_or(u64::MAX, |Reverse((at, _))| *at);
+            self.next_timer.store(earliest, Ordering::SeqCst);
+        }
+        for id in due {
+            self.notify(&self.tasks[id]);
+        }
+    }
+
+    /// Stops the workers (once every stage has stopped).
+    pub(crate) fn shutdown(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _g = lock(&self.sleep);
+        self.bell.notify_all();
+    }
+}
+
+#[cfg(not(flowbench_loom))]
+mod queue {
+    use std::cell::RefCell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+    use crossbeam_utils::atomic::AtomicCell;
+    use crossbeam_utils::CachePadded;
+
+    use super::Task;
+
+    /// A worker's own deque.
+    pub(crate) type Local = Worker<Arc<Task>>;
+
+    static NEXT_POOL: AtomicUsize = AtomicUsize::new(0);
+
+    /// What a worker thread keeps to itself.
+    struct Mine {
+        pool: usize,
+        me: usize,
+        deque: Local,
+        /// Slot runs in a row, capped so that a pair handing messages back and forth
+        /// lets the deque's stages run too.
+        slot_runs: u32,
+    }
+
+    thread_local! {
+        static LOCAL: RefCell<Option<Mine>> = const { RefCell::new(None) };
+    }
+
+    /// Slot runs in a row before the deque gets a turn.
+    const SLOT_RUNS: u32 = 16;
+
+    /// The global injector, every worker's stealer and every worker's slot.
+    ///
+    /// A worker's slot holds the stage it woke last: that stage runs next on the same
+    /// worker, while its mail is warm in the core's cache, instead of being stolen by an
+    /// idle worker the moment it is pushed (which makes a `max_demand = 1` pipeline bounce
+    /// between cores on every message). The stage it displaces goes to the deque, where
+    /// idle workers steal it; an idle worker takes a slot only once it has looked for other
+    /// work for a while, and a long slice spills the slot to the deque.
+    pub(crate) struct RunQueue {
+        id: usize,
+        injector: Injector<Arc<Task>>,
+        stealers: Vec<Stealer<Arc<Task>>>,
+        slots: Vec<CachePadded<AtomicCell<Option<Arc<Task>>>>>,
+    }
+
+    impl RunQueue {
+        pub(crate) fn new(workers: usize) -> (RunQueue, Vec<Local>) {
+            let locals: Vec<Local> = (0..workers).map(|_| Worker::new_lifo()).collect();
+            let q = RunQueue {
+                id: NEXT_POOL.fetch_add(1, Ordering::Relaxed),
+                injector: Injector::new(),
+                stealers: locals.iter().map(Worker::stealer).collect(),
+                slots: (0..workers)
+                    .map(|_| CachePadded::new(AtomicCell::new(None)))
+                    .collect(),
+            };
+            (q, locals)
+        }
+
+        pub(crate) fn enter(&self, me: usize, local: Local) {
+            LOCAL.with(|l| {
+                *l.borrow_mut() = Some(Mine {
+                    pool: self.id,
+                    me,
+                    deque: local,
+                    slot_runs: 0,
+                })
+            });
+        }
+
+        pub(crate) fn leave(&self) {
+            LOCAL.with(|l| *l.borrow_mut() = None);
+            for s in &self.slots {
+                drop(s.take());
+            }
+        }
+
+        /// On one of this pool's workers: its slot (the previous occupant to its deque);
+        /// elsewhere: the injector. `true` if another worker can take the work now.
+        pub(crate) fn push(&self, t: Arc<Task>) -> bool {
+            let t = LOCAL.with(|l| match l.try_borrow().ok().as_deref() {
+                Some(Some(m)) if m.pool == self.id => {
+                    if let Some(old) = self.slots[m.me].swap(Some(t)) {
+                        m.deque.push(old);
+                    }
+                    // One stage waiting behind this worker's slice is not worth a
+                    // sleeper's wake-up (microseconds); a backlog is.
+                    Err(m.deque.len() > 1)
+                }
+                _ => Ok(t),
+            });
+            match t {
+                Ok(t) => {
+                    self.injector.push(t);
+                    true
+                }
+                Err(stealable) => stealable,
+            }
+        }
+
+        /// To the back of the global queue (a stage that used up its budget).
+        pub(crate) fn push_global(&self, t: Arc<Task>) {
+            self.injector.push(t);
+        }
+
+        /// Moves this worker's slot to its deque, where others can steal it; `true` if
+        /// its deque holds work.
+        pub(crate) fn spill(&self) -> bool {
+            LOCAL.with(|l| match l.try_borrow().ok().as_deref() {
+                Some(Some(m)) if m.pool == self.id => {
+                    if let Some(t) = self.slots[m.me].take() {
+                        m.deque.push(t);
+                    }
+                    !m.deque.is_empty()
+                }
+                _ => false,
+            })
+        }
+
+        pub(crate) fn pop(&self, me: usize, tick: u32) -> Option<Arc<Task>> {
+            LOCAL.with(|l| {
+                let mut b = l.borrow_mut();
+                let m = b.as_mut()?;
+                let slot = &self.slots[me];
+                if tick.is_multiple_of(61) {
+                    // The oldest work first, now and then: no starvation.
+                    if let Some(t) = self.steal_global(&m.deque).or_else(|| self.steal_one(me)) {
+                        return Some(t);
+                    }
+                }
+                if m.slot_runs < SLOT_RUNS {
+                    if let Some(t) = slot.take() {
+                        m.slot_runs += 1;
+                        return Some(t);
+                    }
+                } else if let Some(s) = slot.take() {
+                    m.deque.push(s);
+                }
+                m.slot_runs = 0;
+                m.deque
+                    .pop()
+                    .or_else(|| self.steal_global(&m.deque))
+                    .or_else(|| self.steal_others(me))
+            })
+        }
+
+        /// An idle worker's last look: another worker's slot.
+        pub(crate) fn steal_slot(&self, me: usize) -> Option<Arc<Task>> {
+            let n = self.slots.len();
+            (1..n).find_map(|k| self.slots[(me + k) % n].take())
+        }
+
+        fn steal_global(&self, w: &Local) -> Option<Arc<Task>> {
+            loop {
+                match self.injector.steal_batch_and_pop(w) {
+                    Steal::Success(t) => return Some(t),
+                    Steal::Empty => return None,
+                    Steal::Retry => {}
+                }
+            }
+        }
+
+        fn steal_one(&self, from: usize) -> Option<Arc<Task>> {
+            loop {
+                match self.stealers[from].steal() {
+                    Steal::Success(t) => return Some(t),
+                    Steal::Empty => return None,
+                    Steal::Retry => {}
+                }
+            }
+        }
+
+        fn steal_others(&self, me: usize) -> Option<Arc<Task>> {
+            let n = self.stealers.len();
+            (1..n).find_map(|k| self.steal_one((me + k) % n))
+        }
+
+        pub(crate) fn is_empty(&self) -> bool {
+            self.injector.is_empty() && self.stealers.iter().all(Stealer::is_empty)
+        }
+    }
+}
+
+/// Under loom: one locked FIFO (crossbeam's deques are not loom-instrumented); the
+/// models check the scheduling and parking protocols around it.
+#[cfg(flowbench_loom)]
+mod queue {
+    use std::collections::VecDeque;
+
+    use super::Task;
+    use crate::sync::{lock, Mutex};
+
+    pub(crate) type Local = ();
+
+    pub(crate) struct RunQueue {
+        q: Mutex<VecDeque<std::sync::Arc<Task>>>,
+    }
+
+    impl RunQueue {
+        pub(crate) fn new(workers: usize) -> (RunQueue, Vec<Local>) {
+            let q = RunQueue {
+                q: Mutex::new(VecDeque::new()),
+            };
+            (q, vec![(); workers])
+        }
+        pub(crate) fn enter(&self, _me: usize, _local: Local) {}
+        pub(crate) fn leave(&self) {}
+        pub(crate) fn push(&self, t: std::sync::Arc<Task>) -> bool {
+            lock(&self.q).push_back(t);
+            true
+        }
+        pub(crate) fn push_global(&self, t: std::sync::Arc<Task>) {
+            self.push(t);
+        }
+        pub(crate) fn spill(&self) -> bool {
+            false
+        }
+        pub(crate) fn steal_slot(&self, _me: usize) -> Option<std::sync::Arc<Task>> {
+            None
+        }
+        pub(crate) fn pop(&self, _me: usize, _tick: u32) -> Option<std::sync::Arc<Task>> {
+            lock(&self.q).pop_front()
+        }
+        pub(crate) fn is_empty(&self) -> bool {
+            lock(&self.q).is_empty()
+        }
+    }
+}
+
+pub(crate) use queue::{Local, RunQueue};
