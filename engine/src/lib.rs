@@ -2,7 +2,8 @@
 //!
 //! The stage engine of flowbench: GenStage's demand-driven protocol as a sans-IO state
 //! machine ([`StageCore`]), the three dispatchers, the producer buffer, the scenario model,
-//! and a threads runtime that runs a topology with one OS thread per stage.
+//! and a threads runtime that runs a topology's stages as tasks on a pool of worker threads
+//! (or each on a thread of its own).
 //!
 //! **Should I be using this crate?** Use it to build a pipeline in Rust code and run it on
 //! threads, or to drive stage cores from your own scheduler (the `flowbench-sim` crate does

@@ -1,10 +1,16 @@
-//! The threads runtime: every stage is an OS thread with a mailbox; time is wall time.
+//! The threads runtime: every stage has a mailbox and runs on real threads; time is wall
+//! time.
 //!
 //! Build a [`Topology`] of typed stages, [`subscribe`](Topology::subscribe) consumers to
 //! producers, then [`run`](Topology::run) it (or [`spawn`](Topology::spawn) it and read
-//! [probes](Running::probes) while it runs). Each thread is a thin driver around its
-//! stage's [`StageCore`]: it takes messages from its mailbox, lets the core handle them,
-//! and carries the core's messages to the other stages' mailboxes.
+//! [probes](Running::probes) while it runs). Each stage's driver is a thin layer around its
+//! [`StageCore`]: it takes messages from its mailbox, lets the core handle them, and
+//! carries the core's messages to the other stages' mailboxes.
+//!
+//! By default the stages are tasks on a pool of worker threads, one per core
+//! ([`Scheduling`]): a stage runs when it has mail, on one worker at a time, for at most
+//! 64 messages before it yields; idle workers steal work and then sleep. A stage whose
+//! code blocks gets a thread of its own with [`Topology::own_thread`].
 //!
 //! The typed API knows nothing of scenario files. Besides the four stage kinds it offers
 //! what a driver of timed behaviour needs: [push producers](Topology::push_producer) fed by
@@ -254,7 +260,7 @@ pub struct StepInfo {
     pub at: Duration,
 }
 
-/// Code the runtime calls on the stage's own thread after each step that handled or
+/// Code the runtime calls on the stage's driver (its worker or its thread) after each step that handled or
 /// emitted events or received a batch. Time spent in it is the stage's busy time, so a
 /// hook can emulate a service time; a hook that returns a reason crashes the stage with
 /// it (its cancels leave with the step's messages).
