@@ -7,7 +7,8 @@
 //! cargo run --release -p flowbench-bench --example chains -- 3 pool md1   # one cell
 //! ```
 //!
-//! Words select columns (`pool`, `own`, `auto`, `peer`) and rows (`default`, `md1`).
+//! Words select columns (`pool`, `own`, `auto`, `peer`) and rows (`default`, `md1`);
+//! `W=1` in the environment gives the `pool` column one worker instead of one per core.
 //!
 //! Every figure is `u64` events per second of wall time, the best of three runs.
 
