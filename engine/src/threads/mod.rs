@@ -626,6 +626,44 @@ impl Topology {
 
     /// Runs `stage` on a thread of its own even when the others share the worker pool:
     /// for a stage whose code blocks. See [`Scheduling`].
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use flowbench_engine::threads::{ProducerOptions, Scheduling, Topology};
+    /// use flowbench_engine::{Chunk, Ctx, Emit, SubRef, SubscribeOpts};
+    ///
+    /// let mut t = Topology::new();
+    /// t.scheduling(Scheduling::Pool { workers: 1 });
+    /// let mut next = 0u64;
+    /// let src = t.producer("src", ProducerOptions::default(), move |n: u64, emit: &mut Emit<u64>| {
+    ///     let end = (next + n).min(10_000);
+    ///     emit.extend(next..end);
+    ///     next = end;
+    ///     if next == 10_000 { emit.finish(); }
+    /// });
+    /// let threads = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = Arc::clone(&threads);
+    /// let map = t.producer_consumer("map", ProducerOptions::default(),
+    ///     move |events: Chunk<'_, u64>, _: SubRef, emit: &mut Emit<u64>| {
+    ///         seen.lock().unwrap().push(std::thread::current().name().map(String::from));
+    ///         emit.extend(events);
+    ///     });
+    /// let sum = Arc::new(Mutex::new((0u64, None)));
+    /// let s = Arc::clone(&sum);
+    /// let sink = t.consumer("sink", move |events: Chunk<'_, u64>, _: &mut Ctx| {
+    ///     let mut g = s.lock().unwrap();
+    ///     g.0 += events.sum::<u64>();
+    ///     g.1 = std::thread::current().name().map(String::from);
+    /// });
+    /// t.subscribe(&src, &map, SubscribeOpts::default()).unwrap();
+    /// t.subscribe(&map, &sink, SubscribeOpts::default()).unwrap();
+    /// t.own_thread(&sink).unwrap();
+    /// assert!(t.run().unwrap().balanced());
+    /// let (total, sink_thread) = sum.lock().unwrap().clone();
+    /// assert_eq!(total, (0..10_000u64).sum());
+    /// assert_eq!(sink_thread.as_deref(), Some("stage-sink"));
+    /// assert!(threads.lock().unwrap().iter().all(|n| n.as_deref() == Some("flowbench-worker-0")));
+    /// ```
     pub fn own_thread<I, O>(&mut self, stage: &Stage<I, O>) -> Result<(), RunError> {
         let i = self.own(stage)?;
         self.own_thread[i] = true;
