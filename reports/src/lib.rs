@@ -87,6 +87,21 @@ fn render(draw: impl FnOnce(&Area<'_>) -> Result<(), ReportError>) -> Result<Str
     Ok(svg)
 }
 
+/// Every chart's frame: its title, margin and label areas (`y_label` wide enough for the
+/// y axis's numbers).
+fn frame<'a, 'b>(
+    root: &'a Area<'b>,
+    title: &str,
+    y_label: u32,
+) -> ChartBuilder<'a, 'b, SVGBackend<'b>> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(y_label);
+    b
+}
+
 fn err<E: std::fmt::Display>(e: E) -> ReportError {
     ReportError(format!("cannot draw a chart: {e}"))
 }
@@ -134,16 +149,13 @@ fn heatmap(r: &TuneResult) -> Result<Chart, ReportError> {
         .map(|p| p.throughput_eps)
         .fold(1.0, f64::max);
     let svg = render(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "Throughput over max_demand and min_demand / max_demand",
-                ("sans-serif", 18),
-            )
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0..maxes.len(), 0..ratios.len().max(1))
-            .map_err(err)?;
+        let mut chart = frame(
+            root,
+            "Throughput over max_demand and min_demand / max_demand",
+            60,
+        )
+        .build_cartesian_2d(0..maxes.len(), 0..ratios.len().max(1))
+        .map_err(err)?;
         chart
             .configure_mesh()
             .disable_mesh()
@@ -189,11 +201,7 @@ fn against_max(
         maxes.last().copied().unwrap_or(1).max(2) as f64,
     );
     let svg = render(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
+        let mut chart = frame(root, title, 70)
             .build_cartesian_2d((lo..hi).log_scale(), 0.0..top)
             .map_err(err)?;
         chart
@@ -241,14 +249,7 @@ fn pareto(r: &TuneResult) -> Result<Chart, ReportError> {
         * 1.1;
     let rec = r.recommendation.as_ref().map(|x| x.point);
     let svg = render(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                "Pareto frontier: throughput against p99 latency",
-                ("sans-serif", 18),
-            )
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(90)
+        let mut chart = frame(root, "Pareto frontier: throughput against p99 latency", 90)
             .build_cartesian_2d(0.0..top_p99, 0.0..top_tp)
             .map_err(err)?;
         chart
@@ -458,11 +459,7 @@ fn lines(
         .fold(1e-9, f64::max)
         * 1.1;
     let svg = render(|root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
+        let mut chart = frame(root, title, 70)
             .build_cartesian_2d(0.0..t_end, 0.0..top)
             .map_err(err)?;
         chart
@@ -502,11 +499,7 @@ fn bars(
     let top = items.iter().map(|i| i.1).fold(1e-9, f64::max) * 1.1;
     let svg =
         render(|root| {
-            let mut chart = ChartBuilder::on(root)
-                .caption(title, ("sans-serif", 18))
-                .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(70)
+            let mut chart = frame(root, title, 70)
                 .build_cartesian_2d(0..items.len().max(1), 0.0..top)
                 .map_err(err)?;
             chart
