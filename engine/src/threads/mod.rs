@@ -97,7 +97,6 @@ mod sched;
 mod watch;
 
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -105,6 +104,7 @@ pub use self::mailbox::Mailbox;
 pub use self::probe::{ProbeReading, StageProbe};
 
 use self::runner::{DownPort, Envelope, PoolSpec, PushFn, Runner, UpPort};
+pub(crate) use self::sched::guarded;
 use self::sched::{Sched, StageTask, Waker};
 use crate::buffer::{Keep, DEFAULT_PRODUCER_BUFFER};
 use crate::core::{
@@ -304,10 +304,9 @@ pub(crate) struct Shared {
     pub exits: Vec<Mutex<Option<CancelReason>>>,
     pub undeliverable: Vec<AtomicU64>,
     pub started: Instant,
-    /// When every stage stops where it is (`Topology::until`).
-    pub cut_at: Option<Duration>,
-    /// Set once the run is cut (at `cut_at`) or halted (a deadlock): stages stop where
-    /// they are, and events that cannot be delivered any more are in flight, not lost.
+    /// Set once the run is cut (`Topology::until`) or halted (a deadlock): stages stop
+    /// where they are, and events that cannot be delivered any more are in flight, not
+    /// lost.
     pub halted: AtomicBool,
     /// Per link: events left in mailboxes when the run was cut.
     pub in_flight: Vec<AtomicU64>,
@@ -319,18 +318,24 @@ pub(crate) struct Shared {
     pub ended: AtomicU64,
     /// Per stage: its figures once it has ended, or what went wrong in its driver.
     pub results: Vec<Mutex<Option<Result<StageFigures, String>>>>,
-    /// Per stage: set once it has ended.
-    pub done: Vec<AtomicBool>,
     /// Whether a receiver spins before it sleeps: only while stages do not outnumber
     /// cores (else the spinning thread takes the core the sender needs).
     pub spin: bool,
 }
 
 impl Shared {
+    /// Stops every stage where it is (a cut or a deadlock): marks the run halted and
+    /// sends each stage a halt, which wakes it if it waits for mail.
+    fn halt(&self, ports: &[Arc<dyn UpPort>]) {
+        self.halted.store(true, Ordering::SeqCst);
+        for port in ports {
+            port.send_halt();
+        }
+    }
+
     /// Stage `i` ends with its figures (or a failure): count it and wake the joiner.
     pub(crate) fn stage_ended(&self, i: usize, result: Result<StageFigures, String>) {
         *lock(&self.results[i]) = Some(result);
-        self.done[i].store(true, Ordering::SeqCst);
         self.ended.fetch_add(1, Ordering::SeqCst);
         if let Some(t) = lock(&self.joiner).as_ref() {
             t.unpark();
@@ -891,14 +896,12 @@ impl Topology {
             exits: (0..n).map(|_| Mutex::new(None)).collect(),
             undeliverable: (0..self.links.len()).map(|_| AtomicU64::new(0)).collect(),
             started,
-            cut_at: self.until,
             halted: AtomicBool::new(false),
             in_flight: (0..self.links.len()).map(|_| AtomicU64::new(0)).collect(),
             watch: watch::Watch::new(n),
             joiner: Mutex::new(None),
             ended: AtomicU64::new(0),
             results: (0..n).map(|_| Mutex::new(None)).collect(),
-            done: (0..n).map(|_| AtomicBool::new(false)).collect(),
             // A stage on its own thread spins only while threads do not outnumber cores
             // (else the spinning thread takes the core the sender needs).
             spin: workers.is_none() && n <= cores,
@@ -938,7 +941,7 @@ impl Topology {
                     })?;
                 threads.push(h);
             }
-            for i in 0..n {
+            for i in (0..n).filter(|&i| !self.own_thread[i]) {
                 // Its first slice starts it.
                 sc.notify(sc.task(i));
             }
@@ -951,8 +954,33 @@ impl Topology {
                 .map_err(|e| RunError::Spawn(e.to_string()))?;
             threads.push(h);
         }
+        // The cut is one timer for the whole run, not a clock read in every stage.
+        let cutter = match self.until {
+            None => None,
+            Some(cut) => {
+                let (sh, ports) = (Arc::clone(&shared), ports.clone());
+                let h = thread::Builder::new()
+                    .name("flowbench-cut".into())
+                    .spawn(move || {
+                        loop {
+                            if sh.ended.load(Ordering::SeqCst) == n as u64 {
+                                return;
+                            }
+                            let left = cut.saturating_sub(sh.started.elapsed());
+                            if left.is_zero() {
+                                break;
+                            }
+                            std::thread::park_timeout(left);
+                        }
+                        sh.halt(&ports);
+                    })
+                    .map_err(|e| RunError::Spawn(e.to_string()))?;
+                Some(h)
+            }
+        };
         Ok(Running {
             threads,
+            cutter,
             sched,
             ports,
             names,
@@ -972,6 +1000,8 @@ impl Topology {
 pub struct Running {
     /// Worker threads and the threads of stages that have their own.
     threads: Vec<thread::JoinHandle<()>>,
+    /// The thread that cuts the run at `Topology::until`.
+    cutter: Option<thread::JoinHandle<()>>,
     sched: Option<Arc<Sched>>,
     ports: Vec<Arc<dyn UpPort>>,
     names: Vec<String>,
@@ -1009,7 +1039,7 @@ impl Running {
     /// mailbox holds a message.
     fn quiescent(&self) -> Option<u64> {
         self.shared.watch.quiescent(
-            |i| self.shared.done[i].load(Ordering::SeqCst),
+            |i| lock(&self.shared.results[i]).is_some(),
             |i| self.probes[i].read().mailbox_depth,
         )
     }
@@ -1028,18 +1058,19 @@ impl Running {
             match (deadlock_at.is_none().then(|| self.quiescent()), seen) {
                 (Some(Some(a)), Some(b)) if a == b => {
                     deadlock_at = Some(self.shared.started.elapsed());
-                    self.shared.halted.store(true, Ordering::SeqCst);
-                    for port in &self.ports {
-                        port.send_halt();
-                    }
+                    self.shared.halt(&self.ports);
                 }
                 (q, _) => seen = q.flatten(),
             }
             std::thread::park_timeout(WATCHDOG_PERIOD);
         }
-        // Every stage has reported: the workers can go.
+        // Every stage has reported: the workers and the cut's timer can go.
         if let Some(sched) = &self.sched {
             sched.shutdown();
+        }
+        if let Some(h) = self.cutter {
+            h.thread().unpark();
+            let _ = h.join();
         }
         let mut failures = Vec::new();
         for h in self.threads {
@@ -1094,11 +1125,6 @@ impl Running {
             deadlock,
         })
     }
-}
-
-/// Runs `f`, turning a panic into its message.
-pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|p| sched::panic_text(p.as_ref()))
 }
 
 /// The figures of a finished run.

@@ -103,15 +103,7 @@ pub(crate) struct Runner<I, O> {
     pool: Option<Pool<I>>,
     fx: Effects<I, O>,
     next_arrival: Option<(Duration, Vec<O>)>,
-    busy_ns: u64,
-    /// When the current slice of work (or the last probe publication in it) began.
-    slice_at: Option<Instant>,
-    last_slice_ns: u64,
-    /// Which slices are timed (see [`Runner::timed_slice`]).
-    slices: u64,
-    sample: u64,
-    /// What a timed slice's time counts for.
-    weight: u64,
+    clock: BusyClock,
     local: VecDeque<Envelope<I>>,
     /// Stopped where it was (a cut or a deadlock), not by its core.
     halted: bool,
@@ -128,7 +120,7 @@ fn work(s: &StageStats) -> (u64, u64, u64) {
 
 impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
     pub(crate) fn new(mut p: Parts<I, O>) -> Self {
-        let p_id_seed = p.id;
+        let seed = u64::from(p.id);
         let pool = p.pool.take().map(|spec| Pool {
             spec,
             jobs: Arc::new(Mailbox::new()),
@@ -140,12 +132,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
             pool,
             fx: Effects::default(),
             next_arrival: None,
-            busy_ns: 0,
-            slice_at: None,
-            last_slice_ns: 0,
-            slices: 0,
-            sample: 0x9E37_79B9_7F4A_7C15 ^ u64::from(p_id_seed),
-            weight: 1,
+            clock: BusyClock::new(seed),
             local: VecDeque::new(),
             halted: false,
             started: false,
@@ -193,15 +180,9 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
         None
     }
 
-    /// When the stage must look again even without mail: its next timer or arrival, or
-    /// the run's cut.
+    /// When the stage must look again even without mail: its next timer or arrival.
     fn next_deadline(&self) -> Option<Instant> {
-        let shared = &self.p.shared;
-        self.pending()
-            .into_iter()
-            .chain(shared.cut_at)
-            .min()
-            .map(|d| shared.started + d)
+        self.pending().map(|d| self.p.shared.started + d)
     }
 
     /// The next timer or arrival.
@@ -220,50 +201,10 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
         self.pending().is_none() && self.pool.as_ref().is_none_or(|p| p.in_progress == 0)
     }
 
-    /// Whether this slice is timed, and sets what its time counts for. Two clock reads
-    /// cost about as much as handling a message, so once a stage has run 1024 slices
-    /// only one in eight, drawn at random (so no periodic pattern of long and short
-    /// slices can bias it), is timed and counts eight times; a stage with a hook (an
-    /// emulated service time) reads the clock anyway and times every slice.
-    fn timed_slice(&mut self) -> bool {
-        self.slices += 1;
-        if self.slices <= 1024 || self.p.hook.is_some() {
-            self.weight = 1;
-            return true;
-        }
-        // xorshift64: a cheap, fixed-seed draw; the figures it estimates are not part
-        // of any run's semantics.
-        let mut x = self.sample;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.sample = x;
-        self.weight = 8;
-        x.is_multiple_of(8)
-    }
-
-    /// Adds the time since the slice (or the last publication) began to the busy time,
-    /// if this slice is timed.
-    fn account_busy(&mut self) -> Option<Instant> {
-        let t0 = self.slice_at?;
-        let now = Instant::now();
-        self.slice_at = Some(now);
-        self.busy_ns = self
-            .busy_ns
-            .saturating_add(ns_between(t0, now).saturating_mul(self.weight));
-        Some(now)
-    }
-
-    /// `true` once the run is cut (its `until` time has come, or another stage saw it
-    /// come, or the watchdog halted a deadlock).
+    /// `true` once the run is halted: cut at its `until` time or stopped by the
+    /// deadlock watchdog (both also send a halt, which wakes a stage waiting for mail).
     fn cut_due(&mut self) -> bool {
-        let shared = &self.p.shared;
-        // The clock is read only when the run has a cut.
-        let now_cut = shared.cut_at.is_some_and(|t| shared.started.elapsed() >= t);
-        if now_cut {
-            shared.halted.store(true, Ordering::SeqCst);
-        }
-        if now_cut || shared.halted.load(Ordering::SeqCst) {
+        if self.p.shared.halted.load(Ordering::SeqCst) {
             self.halted = true;
         }
         self.halted
@@ -374,8 +315,8 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
         // nothing is queued): live for a reader, without a store per link per message.
         // On the pool the end of the slice publishes them.
         if self.local.is_empty() && !self.p.pooled {
-            self.account_busy();
-            self.p.probe.publish(&self.p.core, self.busy_ns);
+            self.clock.lap();
+            self.p.probe.publish(&self.p.core, self.clock.busy_ns);
         }
     }
 
@@ -458,13 +399,12 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
                 let _ = w.join();
             }
         }
-        self.account_busy();
-        self.p.probe.publish(&self.p.core, self.busy_ns);
+        self.p.probe.publish(&self.p.core, self.clock.busy_ns);
         let mut f = StageFigures::capture(&self.p.name, &self.p.core);
         f.mailbox_peak = self.p.mailbox.peak();
         // Sampled slices estimate: never more than the run has lasted.
         let lasted = ns_between(self.p.shared.started, Instant::now());
-        f.busy_ns = self.busy_ns.min(lasted);
+        f.busy_ns = self.clock.busy_ns.min(lasted);
         f
     }
 }
@@ -475,8 +415,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageTask for Runner<I, O> {
         if std::mem::take(&mut self.marked_idle) {
             self.p.shared.watch.woke(me);
         }
-        let t0 = self.timed_slice().then(Instant::now);
-        self.slice_at = t0;
+        self.clock.begin(self.p.hook.is_some());
         if !self.started {
             self.started = true;
             self.step(Input::Start);
@@ -492,25 +431,21 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageTask for Runner<I, O> {
             }
             n += 1;
         };
-        let end = self.account_busy();
-        self.slice_at = None;
-        self.last_slice_ns = match (t0, end) {
-            (Some(a), Some(b)) => ns_between(a, b),
-            _ => 0,
-        };
+        self.clock.end();
         if self.p.pooled {
-            self.p.probe.publish(&self.p.core, self.busy_ns);
-        }
-        if self.p.pooled && matches!(polled, Poll::Idle { .. }) {
-            // Marked before its worker lets it go idle; the next slice counts the wake-up.
-            self.p.shared.watch.waiting(me, self.only_mail_wakes());
-            self.marked_idle = true;
+            self.p.probe.publish(&self.p.core, self.clock.busy_ns);
+            if matches!(polled, Poll::Idle { .. }) {
+                // Marked before its worker lets it go idle; the next slice counts the
+                // wake-up.
+                self.p.shared.watch.waiting(me, self.only_mail_wakes());
+                self.marked_idle = true;
+            }
         }
         polled
     }
 
     fn last_slice_ns(&self) -> u64 {
-        self.last_slice_ns
+        self.clock.last_slice_ns
     }
 
     fn wait(&mut self, deadline: Option<Instant>) {
@@ -551,6 +486,89 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageTask for Runner<I, O> {
         }
         let shared = Arc::clone(&self.p.shared);
         shared.stage_ended(self.p.id as usize, Err(what));
+    }
+}
+
+/// A stage's busy time, timed per slice of work rather than per message.
+///
+/// Two clock reads cost about as much as handling a message, so once a stage has run 1024
+/// slices only one in eight, drawn at random (so that no periodic pattern of long and
+/// short slices can bias it), is timed, and counts eight times. A stage with a hook (an
+/// emulated service time) reads the clock anyway: every slice of it is timed.
+struct BusyClock {
+    /// Busy nanoseconds so far (estimated once slices are sampled).
+    busy_ns: u64,
+    /// The length of the last slice, if it was timed (else 0).
+    last_slice_ns: u64,
+    /// When the current slice began, if it is timed.
+    slice_at: Option<Instant>,
+    /// When the current timed slice began or was last added to `busy_ns`.
+    lap_at: Option<Instant>,
+    slices: u64,
+    /// xorshift64 state: a cheap, fixed-seed draw; the figure it estimates is not part
+    /// of any run's semantics.
+    draw: u64,
+    /// What the current slice's time counts for.
+    weight: u64,
+}
+
+impl BusyClock {
+    /// Slices timed exactly before sampling starts.
+    const EXACT: u64 = 1024;
+    /// One slice in this many is timed after that.
+    const ONE_IN: u64 = 8;
+
+    fn new(seed: u64) -> Self {
+        BusyClock {
+            busy_ns: 0,
+            last_slice_ns: 0,
+            slice_at: None,
+            lap_at: None,
+            slices: 0,
+            draw: 0x9E37_79B9_7F4A_7C15 ^ seed,
+            weight: 1,
+        }
+    }
+
+    /// A slice begins; `always`: time it whatever the sampling says.
+    fn begin(&mut self, always: bool) {
+        self.slices += 1;
+        let timed = if always || self.slices <= Self::EXACT {
+            self.weight = 1;
+            true
+        } else {
+            let mut x = self.draw;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.draw = x;
+            self.weight = Self::ONE_IN;
+            x.is_multiple_of(Self::ONE_IN)
+        };
+        self.slice_at = timed.then(Instant::now);
+        self.lap_at = self.slice_at;
+    }
+
+    /// Adds the time since the slice began (or since the last lap) to the busy time, if
+    /// the slice is timed; returns the time read.
+    fn lap(&mut self) -> Option<Instant> {
+        let t0 = self.lap_at?;
+        let now = Instant::now();
+        self.lap_at = Some(now);
+        self.busy_ns = self
+            .busy_ns
+            .saturating_add(ns_between(t0, now).saturating_mul(self.weight));
+        Some(now)
+    }
+
+    /// The slice ends.
+    fn end(&mut self) {
+        let end = self.lap();
+        self.last_slice_ns = match (self.slice_at.take(), end) {
+            (Some(a), Some(b)) => ns_between(a, b),
+            _ => 0,
+        };
+        self.lap_at = None;
     }
 }
 
@@ -606,4 +624,36 @@ fn start_worker<I: Send + 'static>(
             }
         })
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BusyClock;
+
+    #[test]
+    fn busy_clock_times_every_slice_first_then_about_one_in_eight() {
+        let mut c = BusyClock::new(3);
+        let mut timed = 0u64;
+        let n = BusyClock::EXACT + 80_000;
+        for i in 1..=n {
+            c.begin(false);
+            let t = c.slice_at.is_some();
+            if i <= BusyClock::EXACT {
+                assert!(t, "slice {i} is timed");
+                assert_eq!(c.weight, 1);
+            } else {
+                assert_eq!(c.weight, BusyClock::ONE_IN);
+                timed += u64::from(t);
+            }
+            c.end();
+            assert!(c.slice_at.is_none() && c.lap_at.is_none());
+        }
+        // 80 000 draws: one in eight is 10 000; a broken draw (always or never, or a
+        // short cycle) is far from it.
+        assert!((9_000..=11_000).contains(&timed), "{timed} of 80000 timed");
+        // A stage with a hook is timed every slice, with weight 1.
+        c.begin(true);
+        assert!(c.slice_at.is_some());
+        assert_eq!(c.weight, 1);
+    }
 }

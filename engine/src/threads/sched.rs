@@ -24,9 +24,10 @@
 //! sleeper and rings, or the sleeper sees the work. The loom models in `loom_models.rs`
 //! check both protocols and show that a broken variant is caught.
 //!
-//! Timers (a stage's next arrival or timer, the run's cut) are a heap shared by the
-//! workers: a stage that goes idle with a deadline registers it, a sleeping worker sleeps
-//! no longer than the earliest one, and a due timer schedules its stage.
+//! Timers (a stage's next arrival or timer) are a heap shared by the workers: a stage that
+//! goes idle with a deadline registers it, a sleeping worker sleeps no longer than the
+//! earliest one, and a due timer schedules its stage. (The run's cut is not a stage timer:
+//! one thread halts every stage when it comes.)
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -49,7 +50,7 @@ pub(crate) enum Poll {
     Yield,
     /// The mailbox is empty: nothing to do until mail comes or `deadline` passes.
     Idle {
-        /// When a timer, an arrival or the run's cut is due.
+        /// When a timer or an arrival is due.
         deadline: Option<Instant>,
     },
     /// The stage has stopped.
@@ -73,7 +74,7 @@ pub(crate) trait StageTask: Send {
 
 /// Drives a stage on a thread of its own until it stops.
 pub(crate) fn drive_on_thread(task: &mut dyn StageTask) {
-    match catch_unwind(AssertUnwindSafe(|| {
+    let driven = guarded(|| {
         loop {
             match task.poll(usize::MAX) {
                 Poll::Done => break,
@@ -82,10 +83,15 @@ pub(crate) fn drive_on_thread(task: &mut dyn StageTask) {
             }
         }
         task.finish();
-    })) {
-        Ok(()) => {}
-        Err(p) => task.failed(panic_text(p.as_ref())),
+    });
+    if let Err(what) = driven {
+        task.failed(what);
     }
+}
+
+/// Runs `f`, turning a panic into its message.
+pub(crate) fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_text(p.as_ref()))
 }
 
 pub(crate) fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
@@ -106,6 +112,10 @@ pub(crate) struct Task {
     id: usize,
     state: AtomicUsize,
     body: Mutex<Option<Box<dyn StageTask>>>,
+    /// The wake-up time registered in the timer heap (ns since the start), `u64::MAX`
+    /// for none. Written under the heap's lock; read without it, so that a stage going
+    /// idle with the deadline it already registered takes no lock.
+    timer_at: AtomicU64,
 }
 
 /// How a mailbox wakes its stage: the stage's task and the pool that runs it.
@@ -122,10 +132,16 @@ impl Waker {
 }
 
 struct SleepState {
-    /// (due, task), earliest first; entries whose time is no longer the task's are stale.
+    /// (due, task), earliest first; entries whose time is no longer the task's
+    /// `timer_at` are stale.
     timers: BinaryHeap<Reverse<(u64, usize)>>,
-    /// Per task: the time registered in `timers`, `u64::MAX` for none.
-    timer_at: Vec<u64>,
+}
+
+impl SleepState {
+    /// The earliest registered time, `u64::MAX` for none.
+    fn earliest(&self) -> u64 {
+        self.timers.peek().map_or(u64::MAX, |Reverse((at, _))| *at)
+    }
 }
 
 /// The pool's shared state.
@@ -181,6 +197,7 @@ impl Sched {
                     id,
                     state: AtomicUsize::new(IDLE),
                     body: Mutex::new(None),
+                    timer_at: AtomicU64::new(u64::MAX),
                 })
             })
             .collect();
@@ -189,7 +206,6 @@ impl Sched {
             queue,
             sleep: Mutex::new(SleepState {
                 timers: BinaryHeap::new(),
-                timer_at: vec![u64::MAX; stages],
             }),
             bell: Condvar::new(),
             sleeping: AtomicUsize::new(0),
@@ -265,10 +281,11 @@ impl Sched {
         t.state.store(RUNNING, Ordering::SeqCst);
         let mut body = lock(&t.body);
         let Some(b) = body.as_mut() else {
+            // Only a done task has no body, and a done task is never queued.
             t.state.store(DONE, Ordering::SeqCst);
             return;
         };
-        let polled = catch_unwind(AssertUnwindSafe(|| b.poll(BUDGET)));
+        let polled = guarded(|| b.poll(BUDGET));
         if b.last_slice_ns() > LONG_SLICE_NS && self.queue.spill() {
             // The stages it woke have waited a long slice behind it: let another
             // worker take them.
@@ -283,7 +300,7 @@ impl Sched {
             }
             Ok(Poll::Idle { deadline }) => {
                 if let Some(d) = deadline {
-                    self.add_timer(t.id, d);
+                    self.add_timer(t, d);
                 }
                 drop(body);
                 #[cfg(flowbench_loom)]
@@ -304,14 +321,14 @@ impl Sched {
             }
             Ok(Poll::Done) => {
                 t.state.store(DONE, Ordering::SeqCst);
-                if let Err(p) = catch_unwind(AssertUnwindSafe(|| b.finish())) {
-                    b.failed(panic_text(p.as_ref()));
+                if let Err(what) = guarded(|| b.finish()) {
+                    b.failed(what);
                 }
                 *body = None;
             }
-            Err(p) => {
+            Err(what) => {
                 t.state.store(DONE, Ordering::SeqCst);
-                b.failed(panic_text(p.as_ref()));
+                b.failed(what);
                 *body = None;
             }
         }
@@ -352,8 +369,7 @@ impl Sched {
             self.sleeping.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
-        let next = g.timers.peek().map(|Reverse((at, _))| *at);
-        let g = match next {
+        let g = match Some(g.earliest()).filter(|&at| at != u64::MAX) {
             None => match self.bell.wait(g) {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
@@ -380,17 +396,21 @@ impl Sched {
         next != u64::MAX && self.now_ns() >= next
     }
 
-    /// Registers stage `id`'s next deadline (keeps an earlier one).
-    fn add_timer(&self, id: usize, at: Instant) {
+    /// Registers `t`'s next deadline (keeps an earlier one).
+    fn add_timer(&self, t: &Task, at: Instant) {
         let ns = u64::try_from(at.saturating_duration_since(self.started).as_nanos())
             .unwrap_or(u64::MAX - 1);
-        let mut g = lock(&self.sleep);
-        if ns >= g.timer_at[id] {
+        if ns >= t.timer_at.load(Ordering::SeqCst) {
+            // Already due as early: no lock.
             return;
         }
-        g.timer_at[id] = ns;
-        g.timers.push(Reverse((ns, id)));
-        let earliest = g.timers.peek().map_or(u64::MAX, |Reverse((at, _))| *at);
+        let mut g = lock(&self.sleep);
+        if ns >= t.timer_at.load(Ordering::SeqCst) {
+            return;
+        }
+        t.timer_at.store(ns, Ordering::SeqCst);
+        g.timers.push(Reverse((ns, t.id)));
+        let earliest = g.earliest();
         self.next_timer.store(earliest, Ordering::SeqCst);
         if earliest == ns && self.sleeping.load(Ordering::SeqCst) > 0 {
             // A sleeper may sleep past it: let it recompute its timeout.
@@ -412,13 +432,13 @@ impl Sched {
                     break;
                 }
                 g.timers.pop();
-                if g.timer_at[id] == at {
-                    g.timer_at[id] = u64::MAX;
+                let timer_at = &self.tasks[id].timer_at;
+                if timer_at.load(Ordering::SeqCst) == at {
+                    timer_at.store(u64::MAX, Ordering::SeqCst);
                     due.push(id);
                 }
             }
-            let earliest = g.timers.peek().map_or(u64::MAX, |Reverse((at, _))| *at);
-            self.next_timer.store(earliest, Ordering::SeqCst);
+            self.next_timer.store(g.earliest(), Ordering::SeqCst);
         }
         for id in due {
             self.notify(&self.tasks[id]);
@@ -448,6 +468,13 @@ mod queue {
     /// A worker's own deque.
     pub(crate) type Local = Worker<Arc<Task>>;
 
+    /// Steals until the steal succeeds or finds nothing (a lost race is retried).
+    fn settle(steal: impl Fn() -> Steal<Arc<Task>>) -> Option<Arc<Task>> {
+        std::iter::repeat_with(steal)
+            .find(|s| !s.is_retry())
+            .and_then(Steal::success)
+    }
+
     static NEXT_POOL: AtomicUsize = AtomicUsize::new(0);
 
     /// What a worker thread keeps to itself.
@@ -455,17 +482,11 @@ mod queue {
         pool: usize,
         me: usize,
         deque: Local,
-        /// Slot runs in a row, capped so that a pair handing messages back and forth
-        /// lets the deque's stages run too.
-        slot_runs: u32,
     }
 
     thread_local! {
         static LOCAL: RefCell<Option<Mine>> = const { RefCell::new(None) };
     }
-
-    /// Slot runs in a row before the deque gets a turn.
-    const SLOT_RUNS: u32 = 16;
 
     /// The global injector, every worker's stealer and every worker's slot.
     ///
@@ -502,39 +523,33 @@ mod queue {
                     pool: self.id,
                     me,
                     deque: local,
-                    slot_runs: 0,
                 })
             });
         }
 
         pub(crate) fn leave(&self) {
-            LOCAL.with(|l| *l.borrow_mut() = None);
-            for s in &self.slots {
-                drop(s.take());
+            if let Some(m) = LOCAL.with(|l| l.borrow_mut().take()) {
+                drop(self.slots[m.me].take());
             }
         }
 
         /// On one of this pool's workers: its slot (the previous occupant to its deque);
         /// elsewhere: the injector. `true` if another worker can take the work now.
         pub(crate) fn push(&self, t: Arc<Task>) -> bool {
-            let t = LOCAL.with(|l| match l.try_borrow().ok().as_deref() {
+            LOCAL.with(|l| match l.try_borrow().ok().as_deref() {
                 Some(Some(m)) if m.pool == self.id => {
                     if let Some(old) = self.slots[m.me].swap(Some(t)) {
                         m.deque.push(old);
                     }
                     // One stage waiting behind this worker's slice is not worth a
                     // sleeper's wake-up (microseconds); a backlog is.
-                    Err(m.deque.len() > 1)
+                    m.deque.len() > 1
                 }
-                _ => Ok(t),
-            });
-            match t {
-                Ok(t) => {
+                _ => {
                     self.injector.push(t);
                     true
                 }
-                Err(stealable) => stealable,
-            }
+            })
         }
 
         /// To the back of the global queue (a stage that used up its budget).
@@ -558,26 +573,19 @@ mod queue {
 
         pub(crate) fn pop(&self, me: usize, tick: u32) -> Option<Arc<Task>> {
             LOCAL.with(|l| {
-                let mut b = l.borrow_mut();
-                let m = b.as_mut()?;
-                let slot = &self.slots[me];
+                let b = l.borrow();
+                let m = b.as_ref()?;
                 if tick.is_multiple_of(61) {
-                    // The oldest work first, now and then: no starvation.
+                    // The oldest work first, now and then: a pair of stages waking each
+                    // other through the slot cannot starve the rest (tested in
+                    // `tests/pool.rs`).
                     if let Some(t) = self.steal_global(&m.deque).or_else(|| self.steal_one(me)) {
                         return Some(t);
                     }
                 }
-                if m.slot_runs < SLOT_RUNS {
-                    if let Some(t) = slot.take() {
-                        m.slot_runs += 1;
-                        return Some(t);
-                    }
-                } else if let Some(s) = slot.take() {
-                    m.deque.push(s);
-                }
-                m.slot_runs = 0;
-                m.deque
-                    .pop()
+                self.slots[me]
+                    .take()
+                    .or_else(|| m.deque.pop())
                     .or_else(|| self.steal_global(&m.deque))
                     .or_else(|| self.steal_others(me))
             })
@@ -590,23 +598,11 @@ mod queue {
         }
 
         fn steal_global(&self, w: &Local) -> Option<Arc<Task>> {
-            loop {
-                match self.injector.steal_batch_and_pop(w) {
-                    Steal::Success(t) => return Some(t),
-                    Steal::Empty => return None,
-                    Steal::Retry => {}
-                }
-            }
+            settle(|| self.injector.steal_batch_and_pop(w))
         }
 
         fn steal_one(&self, from: usize) -> Option<Arc<Task>> {
-            loop {
-                match self.stealers[from].steal() {
-                    Steal::Success(t) => return Some(t),
-                    Steal::Empty => return None,
-                    Steal::Retry => {}
-                }
-            }
+            settle(|| self.stealers[from].steal())
         }
 
         fn steal_others(&self, me: usize) -> Option<Arc<Task>> {
