@@ -304,6 +304,8 @@ pub(crate) struct Shared {
     pub exits: Vec<Mutex<Option<CancelReason>>>,
     pub undeliverable: Vec<AtomicU64>,
     pub started: Instant,
+    /// When every stage stops where it is (`Topology::until`).
+    pub cut_at: Option<Duration>,
     /// Set once the run is cut (`Topology::until`) or halted (a deadlock): stages stop
     /// where they are, and events that cannot be delivered any more are in flight, not
     /// lost.
@@ -853,7 +855,8 @@ impl Topology {
     /// simulator's `until` does. What is still in a mailbox then is reported in flight
     /// ([`LinkFigures::in_flight`]) and the outcome says it was cut
     /// ([`RunOutcome::cut`]). A stage inside its own code (a long job, a hook) stops when
-    /// that code returns.
+    /// that code returns; a busy stage looks at the clock every 64 messages, so it may
+    /// handle up to 63 more (microseconds' worth) before it stops.
     pub fn until(&mut self, d: Duration) {
         self.until = Some(d);
     }
@@ -896,6 +899,7 @@ impl Topology {
             exits: (0..n).map(|_| Mutex::new(None)).collect(),
             undeliverable: (0..self.links.len()).map(|_| AtomicU64::new(0)).collect(),
             started,
+            cut_at: self.until,
             halted: AtomicBool::new(false),
             in_flight: (0..self.links.len()).map(|_| AtomicU64::new(0)).collect(),
             watch: watch::Watch::new(n),

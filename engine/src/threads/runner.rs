@@ -104,6 +104,8 @@ pub(crate) struct Runner<I, O> {
     fx: Effects<I, O>,
     next_arrival: Option<(Duration, Vec<O>)>,
     clock: BusyClock,
+    /// Messages since the clock was last looked at for the run's cut.
+    since_look: u32,
     local: VecDeque<Envelope<I>>,
     /// Stopped where it was (a cut or a deadlock), not by its core.
     halted: bool,
@@ -133,6 +135,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
             fx: Effects::default(),
             next_arrival: None,
             clock: BusyClock::new(seed),
+            since_look: 0,
             local: VecDeque::new(),
             halted: false,
             started: false,
@@ -141,8 +144,9 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
     }
 
     /// Handles the next message (or due timer or arrival); `None` when there is none.
-    fn one(&mut self) -> Option<Poll> {
-        if self.p.core.is_stopped() || self.cut_due() {
+    /// `look`: look at the clock for the run's cut.
+    fn one(&mut self, look: bool) -> Option<Poll> {
+        if self.p.core.is_stopped() || self.cut_due(look) {
             return Some(Poll::Done);
         }
         if self.fire_due() {
@@ -202,9 +206,15 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Runner<I, O> {
     }
 
     /// `true` once the run is halted: cut at its `until` time or stopped by the
-    /// deadlock watchdog (both also send a halt, which wakes a stage waiting for mail).
-    fn cut_due(&mut self) -> bool {
-        if self.p.shared.halted.load(Ordering::SeqCst) {
+    /// deadlock watchdog. Both send a halt, which wakes a stage waiting for mail; a busy
+    /// stage also looks at the clock itself if `look` (see [`Runner::poll`]), so that it
+    /// stops within microseconds of the cut.
+    fn cut_due(&mut self, look: bool) -> bool {
+        let shared = &self.p.shared;
+        if look && shared.cut_at.is_some_and(|t| shared.started.elapsed() >= t) {
+            shared.halted.store(true, Ordering::SeqCst);
+        }
+        if shared.halted.load(Ordering::SeqCst) {
             self.halted = true;
         }
         self.halted
@@ -426,7 +436,12 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageTask for Runner<I, O> {
             if n >= budget {
                 break Poll::Yield;
             }
-            if let Some(p) = self.one() {
+            // The cut is looked for on the clock every 64 messages and after every step
+            // of a stage with a hook (an emulated service time may have run into it), not
+            // per message; an idle stage is woken by the cut's halt.
+            self.since_look = (self.since_look + 1) % 64;
+            let look = self.since_look == 0 || self.p.hook.is_some();
+            if let Some(p) = self.one(look) {
                 break p;
             }
             n += 1;
