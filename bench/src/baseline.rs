@@ -52,7 +52,7 @@ pub struct Baseline {
     pub machine: Machine,
     /// `rustc --version`, or `unknown`.
     pub rustc: String,
-    /// `git rev-parse HEAD` where it was taken, or `unknown`.
+    /// The commit flowbench was built from ([`crate::COMMIT`]), or `unknown`.
     pub commit: String,
     /// When, UTC (`YYYY-MM-DDTHH:MM:SSZ`).
     pub date: String,
@@ -143,6 +143,15 @@ fn describe(c: &CaseInfo) -> String {
         s += &format!(" events {e}");
     }
     s
+}
+
+/// [`utc_date`] of the current time.
+pub fn utc_now() -> String {
+    utc_date(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    )
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use flowbench_engine::Demand;
 use flowbench_sim::RuntimeCosts;
 
-use crate::baseline::{utc_date, Machine};
+use crate::baseline::{utc_now, Machine};
 use crate::pipelines;
 
 /// A calibration profile, as `flowbench calibrate` writes it.
@@ -73,11 +73,7 @@ pub fn calibrate(reps: usize) -> Calibration {
             cores: u32::try_from(machine.cores).unwrap_or(u32::MAX),
         },
         machine,
-        date: utc_date(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-        ),
+        date: utc_now(),
         one_by_one_eps: one.round() as u64,
         batched_eps: batched.round() as u64,
         crowded_eps: crowded.round() as u64,

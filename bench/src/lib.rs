@@ -40,6 +40,10 @@ use flowbench_engine::scenario::Scenario;
 use serde::Serialize;
 
 pub use crate::baseline::{Baseline, Machine};
+
+/// The commit flowbench was built from (`git rev-parse HEAD` at build time), or
+/// `unknown` when built outside a git checkout.
+pub const COMMIT: &str = env!("FLOWBENCH_COMMIT");
 pub use crate::metric::{Metric, Row, Verdict};
 pub use crate::suite::{Suite, SUITE_VERSION};
 
@@ -322,12 +326,8 @@ pub fn run_with_progress(
         profile: opts.profile.clone(),
         machine: Machine::this(),
         rustc: command_line("rustc", &["--version"]),
-        commit: command_line("git", &["rev-parse", "HEAD"]),
-        date: baseline::utc_date(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-        ),
+        commit: COMMIT.to_string(),
+        date: baseline::utc_now(),
         cases,
         metrics,
         hashes,
