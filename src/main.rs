@@ -104,9 +104,8 @@ struct RunArgs {
     /// summary.json and series.csv.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
-    /// On threads: run the stages as tasks on N worker threads [default: one per core].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
-    workers: Option<u64>,
+    #[command(flatten)]
+    pool: PoolArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -194,9 +193,8 @@ struct TuneArgs {
     /// threads [default: ./flowbench-calibration.json if it exists].
     #[arg(long, value_name = "FILE")]
     calibration: Option<PathBuf>,
-    /// On threads: run the stages as tasks on N worker threads [default: one per core].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=4096))]
-    workers: Option<u64>,
+    #[command(flatten)]
+    pool: PoolArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -331,7 +329,7 @@ fn run(args: &RunArgs) -> Result<bool, Failure> {
                 )));
             }
             let opts = ScenarioRunOptions {
-                scheduling: scheduling(args.workers),
+                scheduling: args.pool.scheduling(),
                 events: args.events,
                 seed,
                 until: args.until,
@@ -472,13 +470,23 @@ fn print_summary<S: serde::Serialize>(
 /// Where `calibrate` writes its profile, and where `run` and `tune` look for one.
 const CALIBRATION_FILE: &str = "flowbench-calibration.json";
 
-/// `--workers N`: the pool with N workers; without it, one worker per core.
-fn scheduling(workers: Option<u64>) -> Scheduling {
-    match workers {
-        Some(w) => Scheduling::Pool {
-            workers: usize::try_from(w).unwrap_or(1),
-        },
-        None => Scheduling::Auto,
+/// How the threads runtime schedules its stages (`run` and `tune --runtime threads`).
+#[derive(clap::Args, Debug)]
+struct PoolArgs {
+    /// On threads: run the stages as tasks on N worker threads [default: one per core].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=4096))]
+    workers: Option<u16>,
+}
+
+impl PoolArgs {
+    /// `--workers N`: the pool with N workers; without it, one worker per core.
+    fn scheduling(&self) -> Scheduling {
+        match self.workers {
+            Some(w) => Scheduling::Pool {
+                workers: usize::from(w),
+            },
+            None => Scheduling::Auto,
+        }
     }
 }
 
@@ -657,7 +665,7 @@ fn tune(args: &TuneArgs) -> Result<bool, Failure> {
     };
     let mut result = result;
     if args.runtime == Runtime::Threads && result.shard.is_none() {
-        t::measure_on_threads(&scenario, &mut result, 3, 3, scheduling(args.workers));
+        t::measure_on_threads(&scenario, &mut result, 3, 3, args.pool.scheduling());
     }
     let report_dir = args.report.clone().or_else(|| {
         args.scenario
@@ -699,24 +707,13 @@ fn write_tune_report(dir: &Path, r: &flowbench_bench::tune::TuneResult) -> Resul
 /// What a report's header says: version, commit, machine, date.
 fn report_header() -> flowbench_reports::Header {
     let m = flowbench_bench::Machine::this();
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map_or_else(
-            || "unknown".to_string(),
-            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        );
+    // The build's commit, shortened.
+    let commit = flowbench_bench::COMMIT.chars().take(12).collect();
     flowbench_reports::Header {
         version: env!("CARGO_PKG_VERSION").to_string(),
         commit,
         machine: format!("{} ({} cores)", m.cpu, m.cores),
-        date: flowbench_bench::baseline::utc_date(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs()),
-        ),
+        date: flowbench_bench::baseline::utc_now(),
     }
 }
 

@@ -367,3 +367,24 @@ fn tune_without_a_scenario_recommends_and_writes_its_report() {
         1 + json["points"].as_array().map_or(0, Vec::len)
     );
 }
+
+#[test]
+fn workers_sets_the_pool_and_zero_is_refused() {
+    for w in ["1", "3"] {
+        let out = flowbench(&[
+            "run",
+            "--runtime",
+            "threads",
+            "--events",
+            "20000",
+            "--workers",
+            w,
+            "--json",
+        ]);
+        assert!(out.status.success(), "--workers {w}");
+        assert_eq!(json(&out)["ok"], true, "--workers {w} balances");
+    }
+    let out = flowbench(&["run", "--runtime", "threads", "--workers", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--workers"));
+}
