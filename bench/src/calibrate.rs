@@ -14,6 +14,7 @@ use flowbench_engine::Demand;
 use flowbench_sim::RuntimeCosts;
 
 use crate::baseline::{utc_now, Machine};
+use crate::metric::median;
 use crate::pipelines;
 
 /// A calibration profile, as `flowbench calibrate` writes it.
@@ -33,11 +34,6 @@ pub struct Calibration {
     pub crowded_eps: u64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
-}
-
 /// Measures this machine (`reps` runs of each pipeline; about a second in all).
 pub fn calibrate(reps: usize) -> Calibration {
     let rate = |stages: usize, events: u64, max: u64, min: u64| {
@@ -45,13 +41,10 @@ pub fn calibrate(reps: usize) -> Calibration {
             Ok(d) => d,
             Err(e) => panic!("{e}"),
         };
-        median(
-            (0..reps.max(1))
-                .map(|_| {
-                    events as f64 / pipelines::flowbench_chain(stages, events, d).as_secs_f64()
-                })
-                .collect(),
-        )
+        let rates: Vec<f64> = (0..reps.max(1))
+            .map(|_| events as f64 / pipelines::flowbench_chain(stages, events, d).as_secs_f64())
+            .collect();
+        median(&rates)
     };
     let machine = Machine::this();
     let one = rate(2, 20_000, 1, 0);

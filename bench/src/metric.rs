@@ -84,23 +84,13 @@ impl Metric {
 
     /// The median of `values` (at least one), with their min and max.
     pub fn repeated(name: &str, kind: Kind, better: Better, values: &[f64], unit: &str) -> Self {
-        let mut v: Vec<f64> = values.to_vec();
-        v.sort_by(f64::total_cmp);
-        let mid = v.len() / 2;
-        let median = if v.is_empty() {
-            0.0
-        } else if v.len() % 2 == 1 {
-            v[mid]
-        } else {
-            (v[mid - 1] + v[mid]) / 2.0
-        };
         Metric {
             name: name.to_string(),
             kind,
             better,
-            value: median,
-            min: v.first().copied().unwrap_or(0.0),
-            max: v.last().copied().unwrap_or(0.0),
+            value: median(values),
+            min: values.iter().copied().reduce(f64::min).unwrap_or(0.0),
+            max: values.iter().copied().reduce(f64::max).unwrap_or(0.0),
             unit: unit.to_string(),
         }
     }
@@ -216,5 +206,24 @@ pub fn compare(base: &Metric, now: &Metric, override_pct: Option<f64>) -> Row {
         change_pct: Some(change),
         threshold_pct: threshold,
         verdict,
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count; 0 for none).
+///
+/// ```
+/// use flowbench_bench::metric::median;
+/// assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+/// assert_eq!(median(&[]), 0.0);
+/// ```
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[mid],
+        _ => (v[mid - 1] + v[mid]) / 2.0,
     }
 }

@@ -235,7 +235,7 @@ pub fn measure_on_threads(
                 seed: s.seed.unwrap_or(0),
                 ..ScenarioRunOptions::default()
             };
-            let mut rates: Vec<f64> = (0..reps.max(1))
+            let rates: Vec<f64> = (0..reps.max(1))
                 .filter_map(|_| {
                     let o = run_scenario(&sc, &opts).ok()?.outcome;
                     let delivered: u64 = o
@@ -247,8 +247,10 @@ pub fn measure_on_threads(
                     Some(delivered as f64 / o.elapsed.as_secs_f64().max(1e-9))
                 })
                 .collect();
-            rates.sort_by(f64::total_cmp);
-            let measured = rates.get(rates.len() / 2)?.round();
+            if rates.is_empty() {
+                return None;
+            }
+            let measured = crate::metric::median(&rates).round();
             Some(ThreadsCheck {
                 point: i,
                 settings: point.settings.clone(),
