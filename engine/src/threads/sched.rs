@@ -663,3 +663,65 @@ mod queue {
 }
 
 pub(crate) use queue::{Local, RunQueue};
+
+#[cfg(all(test, not(flowbench_loom)))]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::{Poll, Sched, StageTask};
+
+    /// A stage whose driver panics in its first slice (a runtime bug), and records what
+    /// the pool tells it.
+    struct Panics {
+        failed: Arc<Mutex<Option<String>>>,
+        sched: Option<Arc<Sched>>,
+    }
+
+    impl StageTask for Panics {
+        fn poll(&mut self, _budget: usize) -> Poll {
+            panic!("a bug in the driver");
+        }
+        fn last_slice_ns(&self) -> u64 {
+            0
+        }
+        fn wait(&mut self, _deadline: Option<std::time::Instant>) {}
+        fn finish(&mut self) {
+            unreachable!("a panicking slice is not a finished stage");
+        }
+        fn failed(&mut self, what: String) {
+            *self.failed.lock().expect("lock") = Some(what);
+            if let Some(s) = self.sched.take() {
+                s.shutdown();
+            }
+        }
+    }
+
+    #[test]
+    fn a_panic_in_a_slice_fails_the_stage_and_leaves_the_worker_running() {
+        let (sched, locals) = Sched::new(1, 1, std::time::Instant::now(), false);
+        let failed = Arc::new(Mutex::new(None));
+        sched.set_body(
+            0,
+            Box::new(Panics {
+                failed: Arc::clone(&failed),
+                sched: Some(Arc::clone(&sched)),
+            }),
+        );
+        sched.notify(sched.task(0));
+        let s = Arc::clone(&sched);
+        let local = locals.into_iter().next().expect("one worker");
+        // The worker returns (rather than unwinding) once the failed stage stops the pool.
+        std::thread::spawn(move || s.work(0, local))
+            .join()
+            .expect("the worker did not panic");
+        assert_eq!(
+            failed.lock().expect("lock").as_deref(),
+            Some("a bug in the driver")
+        );
+        assert!(lock_body_is_empty(&sched));
+    }
+
+    fn lock_body_is_empty(s: &Sched) -> bool {
+        crate::sync::lock(&s.task(0).body).is_none()
+    }
+}
