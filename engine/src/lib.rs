@@ -19,6 +19,8 @@ pub mod demand;
 pub mod dispatcher;
 #[cfg(feature = "scenario")]
 pub mod fifo;
+#[cfg(not(flowbench_loom))]
+pub mod flow;
 pub mod hash;
 pub mod logic;
 pub mod observe;

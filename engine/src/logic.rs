@@ -160,6 +160,11 @@ where
 pub trait ProducerConsumer<I, O>: Send {
     /// Called once per chunk; whatever is emitted goes downstream through the dispatcher.
     fn handle_events(&mut self, events: Chunk<'_, I>, from: SubRef, emit: &mut Emit<O>);
+
+    /// Called once when the stage stops in order (every producer it consumes from has
+    /// finished, or the pipeline is shut down): what it emits here goes downstream before
+    /// the stage's cancels. A reducer hands out what it accumulated. By default nothing.
+    fn handle_done(&mut self, _emit: &mut Emit<O>) {}
 }
 
 impl<I, O, F> ProducerConsumer<I, O> for F
@@ -221,6 +226,10 @@ impl<T> Producer<T> for Box<dyn Producer<T>> {
 impl<I, O> ProducerConsumer<I, O> for Box<dyn ProducerConsumer<I, O>> {
     fn handle_events(&mut self, events: Chunk<'_, I>, from: SubRef, emit: &mut Emit<O>) {
         (**self).handle_events(events, from, emit)
+    }
+
+    fn handle_done(&mut self, emit: &mut Emit<O>) {
+        (**self).handle_done(emit)
     }
 }
 

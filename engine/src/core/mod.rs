@@ -433,6 +433,8 @@ pub struct StageCore<I, O> {
     status: Status,
     stats: StageStats,
     jobs_running: u64,
+    /// A draining producer-consumer's logic has had its `handle_done`.
+    flushed: bool,
 }
 
 impl<I, O> std::fmt::Debug for StageCore<I, O> {
@@ -521,6 +523,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
             status: Status::Running,
             stats: StageStats::default(),
             jobs_running: 0,
+            flushed: false,
         }
     }
 
@@ -1254,6 +1257,25 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         }
     }
 
+    /// An orderly stop of a producer-consumer: once the input it still holds is
+    /// handled, its logic's last events ([`ProducerConsumer::handle_done`]) go out like
+    /// any others, before the stage's cancels.
+    fn flush_logic(
+        &mut self,
+        fx: &mut Effects<I, O>,
+        obs: &mut dyn Observer<I, O>,
+    ) -> Result<(), CancelReason> {
+        let Logic::ProducerConsumer(pc) = &mut self.logic else {
+            return Ok(());
+        };
+        let mut emit = Emit::with_capacity(0);
+        guarded(&mut self.stats.panics, "handle_done", || {
+            pc.handle_done(&mut emit)
+        })?;
+        self.place(emit.into_parts().0, fx, obs);
+        Ok(())
+    }
+
     fn cancel_upstream(&mut self, reason: &CancelReason, fx: &mut Effects<I, O>) {
         for l in &mut self.ins {
             if l.state == LinkState::Live {
@@ -1296,6 +1318,13 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
 
     /// After each input: stop if the work is done or nobody is left downstream.
     fn settle(&mut self, fx: &mut Effects<I, O>, obs: &mut dyn Observer<I, O>) {
+        if matches!(self.status, Status::Draining(_)) && !self.flushed && self.queue.is_empty() {
+            self.flushed = true;
+            if let Err(reason) = self.flush_logic(fx, obs) {
+                self.finish(reason, fx, obs);
+                return;
+            }
+        }
         let reason = match (&self.status, self.out.as_ref()) {
             (Status::Stopped(_), _) => return,
             (Status::Draining(r), None) => (self.jobs_running == 0).then(|| r.clone()),

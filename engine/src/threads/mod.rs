@@ -149,6 +149,23 @@ impl<I, O> Stage<I, O> {
     pub fn id(&self) -> StageId {
         self.id
     }
+
+    /// The stage's producing side, whatever it consumes.
+    pub(crate) fn outlet(&self) -> Outlet<O> {
+        Outlet {
+            topo: self.topo,
+            id: self.id,
+            outs: Arc::clone(&self.outs),
+        }
+    }
+}
+
+/// The producing side of a stage, with the type of what it consumes forgotten: enough to
+/// subscribe a consumer to it ([`Topology::subscribe_to`]).
+pub(crate) struct Outlet<O> {
+    topo: u64,
+    id: StageId,
+    outs: Arc<Mutex<Vec<DownPort<O>>>>,
 }
 
 /// Options of a producing stage: dispatcher, buffer and demand mode.
@@ -801,7 +818,20 @@ impl Topology {
         consumer: &Stage<T, B>,
         opts: SubscribeOpts<T>,
     ) -> Result<LinkId, RunError> {
-        let p = self.own(producer)?;
+        self.subscribe_to(&producer.outlet(), consumer, opts)
+    }
+
+    /// [`Topology::subscribe`] with the producer's outlet.
+    pub(crate) fn subscribe_to<T: Clone + Send + 'static, B>(
+        &mut self,
+        producer: &Outlet<T>,
+        consumer: &Stage<T, B>,
+        opts: SubscribeOpts<T>,
+    ) -> Result<LinkId, RunError> {
+        if producer.topo != self.id || (producer.id as usize) >= self.stages.len() {
+            return Err(RunError::ForeignStage { stage: producer.id });
+        }
+        let p = producer.id as usize;
         let c = self.own(consumer)?;
         let link = self.links.len() as LinkId;
         self.links.push((p as StageId, c as StageId));
