@@ -5,6 +5,7 @@
 
 mod duration;
 mod trace_file;
+mod words_cmd;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -60,6 +61,11 @@ enum Command {
     /// Run the benchmark suite (or your scenarios) and compare it with a baseline: exit 1
     /// on a regression.
     Bench(BenchArgs),
+    /// The word count: generate a text, count it eager, lazy or as a flow.
+    Words {
+        #[command(subcommand)]
+        cmd: words_cmd::WordsCmd,
+    },
     /// Validate a scenario file without running it.
     Check {
         /// The scenario file (TOML).
@@ -865,6 +871,7 @@ fn main() -> ExitCode {
         Command::Calibrate { output, json } => (calibrate(output, *json), *json),
         Command::Report { result, output } => (report(result, output), false),
         Command::Check { scenario, json } => (check(scenario, *json), false),
+        Command::Words { cmd } => (words_cmd::words(cmd), cmd.json()),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

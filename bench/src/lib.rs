@@ -31,6 +31,7 @@ pub mod metric;
 pub mod pipelines;
 pub mod suite;
 pub mod tune;
+pub mod words;
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
