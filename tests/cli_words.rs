@@ -98,3 +98,29 @@ fn gen_never_replaces_a_file_and_bad_input_exits_2() {
     );
     std::fs::remove_dir_all(&d).expect("clean");
 }
+
+#[test]
+fn an_exported_flow_can_be_tuned() {
+    use flowbench_engine::flow::{Flow, Partition};
+    let d = dir("tune");
+    let file = d.join("flow.toml");
+    let toml = Flow::from_iter(0..20_000u64)
+        .stages(2)
+        .map(|x| x.wrapping_mul(31))
+        .partition_with(Partition::hashed().stages(2))
+        .to_scenario("exported")
+        .expect("export");
+    std::fs::write(&file, toml).expect("write");
+    let f = file.to_str().expect("utf-8 path");
+    let out = flowbench(&["tune", f, "--grid", "3x2", "--seeds", "1", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["scenario"], "exported");
+    assert!(
+        v["recommendation"]["settings"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()),
+        "{v}"
+    );
+    std::fs::remove_dir_all(&d).expect("clean");
+}

@@ -793,6 +793,13 @@ where
     }
 
     /// The current layer's number of stages (default: the available cores).
+    ///
+    /// ```
+    /// use flowbench_engine::flow::Flow;
+    /// let out = Flow::from_iter(0..100u64).stages(3).run().unwrap();
+    /// // source, three layer stages, sink
+    /// assert_eq!(out.stages.len(), 5);
+    /// ```
     pub fn stages(mut self, n: usize) -> Self {
         if n == 0 {
             return self.fail_plan("a layer needs at least one stage".into());
@@ -817,6 +824,13 @@ where
 
     /// The demand the sink subscribes with (default 1000 / 500: Elixir's `Enum` always
     /// asks that, whatever the flow says; here it is yours to set).
+    ///
+    /// ```
+    /// use flowbench_engine::flow::Flow;
+    /// let out = Flow::from_iter(0..100u64).stages(1).sink_demand(10, 5).run().unwrap();
+    /// // 10 first, then 5 each time 5 have been handled: about 20 asks for 100 events.
+    /// assert!(out.stages.last().unwrap().stats.asks_sent >= 19);
+    /// ```
     pub fn sink_demand(mut self, max: u64, min: u64) -> Self {
         match Demand::new(max, Some(min)) {
             Ok(d) => self.settings.sink = d,
@@ -826,6 +840,11 @@ where
     }
 
     /// The worker threads the flow runs on (default: one per core).
+    ///
+    /// ```
+    /// use flowbench_engine::flow::Flow;
+    /// assert_eq!(Flow::from_iter(0..1000u64).workers(1).collect().unwrap().len(), 1000);
+    /// ```
     pub fn workers(mut self, n: usize) -> Self {
         self.settings.scheduling = Scheduling::Pool { workers: n.max(1) };
         self
@@ -857,7 +876,7 @@ where
         self
     }
 
-    /// A handle that stops the flow's sources from any thread.
+    /// A handle that stops the flow's sources from any thread (see [`StopHandle`]).
     pub fn stop_handle(&self) -> StopHandle {
         self.settings.stop.clone()
     }
@@ -1131,6 +1150,16 @@ where
 
     /// Runs the flow, handing every result to `sink` (an engine consumer) in the sink
     /// stage; returns what the run measured.
+    ///
+    /// ```
+    /// use flowbench_engine::flow::Flow;
+    /// use flowbench_engine::{Chunk, Ctx};
+    /// let mut total = 0u64;
+    /// let out = Flow::from_iter(1..=10u64)
+    ///     .run_into(move |events: Chunk<'_, u64>, _: &mut Ctx| { total += events.sum::<u64>(); })
+    ///     .unwrap();
+    /// assert_eq!(out.stages.last().unwrap().stats.handled, 10);
+    /// ```
     pub fn run_into(self, sink: impl Consumer<T> + 'static) -> Result<RunOutcome, FlowError> {
         let (running, run, _) = self.launch(sink, false)?;
         finish(running, &run)
