@@ -578,6 +578,25 @@ pub fn write_run_report(
                 .collect::<Vec<_>>(),
         )?,
     ];
+    // Drops and losses, cumulative: only stages that had any (else one flat total).
+    let mut losses: Vec<(String, Vec<f64>)> = Vec::new();
+    for st in &s.stages {
+        for (what, v) in [("dropped", &st.dropped), ("lost", &st.lost)] {
+            if v.last().is_some_and(|&n| n > 0) {
+                losses.push((format!("{} {what}", st.name), as_f(v)));
+            }
+        }
+    }
+    if losses.is_empty() {
+        losses.push(("all stages, dropped + lost".into(), vec![0.0; s.t_ns.len()]));
+    }
+    charts.push(lines(
+        "losses",
+        "Events dropped and lost over time (cumulative)",
+        "events",
+        &s.t_ns,
+        &losses,
+    )?);
     let sum = out.summary();
     let l = sum.latency_us;
     charts.push(bars(
@@ -612,18 +631,20 @@ pub fn write_run_report(
     let json = serde_json::to_string_pretty(&sum).map_err(|e| ReportError(e.to_string()))? + "\n";
     std::fs::write(dir.join("summary.json"), json).map_err(io)?;
     written.push(dir.join("summary.json"));
-    let mut csv = String::from("t_ns,stage,mailbox,buffered,queued,busy_ns\n");
+    let mut csv = String::from("t_ns,stage,mailbox,buffered,queued,busy_ns,dropped,lost\n");
     for st in &s.stages {
         for (i, t) in s.t_ns.iter().enumerate() {
             let at = |v: &Vec<u64>| v.get(i).copied().unwrap_or(0);
             let _ = writeln!(
                 csv,
-                "{t},{},{},{},{},{}",
+                "{t},{},{},{},{},{},{},{}",
                 st.name,
                 at(&st.mailbox),
                 at(&st.buffered),
                 at(&st.queued),
-                at(&st.busy_ns)
+                at(&st.busy_ns),
+                at(&st.dropped),
+                at(&st.lost)
             );
         }
     }

@@ -135,7 +135,7 @@ fn a_run_report_has_its_charts_over_virtual_time_and_data() {
     let dir = std::env::temp_dir().join(format!("flowbench-run-report-{}", std::process::id()));
     let files = flowbench_reports::write_run_report(&out, &Header::default(), &dir)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(files.len(), 8);
+    assert_eq!(files.len(), 9);
     for (name, texts) in [
         (
             "mailbox.svg",
@@ -162,6 +162,14 @@ fn a_run_report_has_its_charts_over_virtual_time_and_data() {
             "busy.svg",
             vec!["Busy fraction per stage", "busy fraction (0 to 1)"],
         ),
+        (
+            "losses.svg",
+            vec![
+                "Events dropped and lost over time",
+                "events",
+                "dropped + lost",
+            ],
+        ),
     ] {
         let svg = std::fs::read_to_string(dir.join(name)).expect("readable");
         let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -180,4 +188,43 @@ fn a_run_report_has_its_charts_over_virtual_time_and_data() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("json"))
             .expect("JSON");
     assert_eq!(summary["trace_hash"], out.trace_hash_hex());
+}
+
+#[test]
+fn a_run_report_shows_drops_over_time() {
+    let text = include_str!("../../scenarios/bursty-overflow.toml");
+    let s = parse_str(text, "bursty-overflow.toml").unwrap_or_else(|e| panic!("{e}"));
+    let opts = flowbench_sim::SimOptions {
+        sample_ns: 1_000_000,
+        ..flowbench_sim::SimOptions::default()
+    };
+    let out = flowbench_sim::run(&s, &opts, None).unwrap_or_else(|e| panic!("{e}"));
+    let dir = std::env::temp_dir().join(format!("flowbench-run-drops-{}", std::process::id()));
+    flowbench_reports::write_run_report(&out, &Header::default(), &dir)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let svg = std::fs::read_to_string(dir.join("losses.svg")).expect("readable");
+    let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{e}"));
+    let words: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+    assert!(
+        words.iter().any(|w| w.contains("bursts dropped")),
+        "{words:?}"
+    );
+    // The series rises with the bursts and ends at the summary's figure.
+    let series = out.series();
+    let drops = &series.stages[0].dropped;
+    assert!(drops.windows(2).all(|w| w[0] <= w[1]));
+    assert!(drops.iter().filter(|&&d| d > 0).count() > 10, "{drops:?}");
+    let total: u64 = out.summary().base.stages[0].dropped;
+    assert_eq!(drops.last().copied(), Some(total));
+    let csv = std::fs::read_to_string(dir.join("series.csv")).expect("csv");
+    let last = csv
+        .lines()
+        .rfind(|l| l.split(',').nth(1) == Some("bursts"))
+        .expect("rows");
+    assert_eq!(
+        last.split(',').nth(6),
+        Some(total.to_string().as_str()),
+        "{last}"
+    );
+    std::fs::remove_dir_all(&dir).expect("clean");
 }

@@ -1050,6 +1050,10 @@ impl<'s, 'w> Sim<'s, 'w> {
                 st.busy_ns.saturating_sub(ahead)
             };
             ser.busy_ns.push(busy);
+            let (now, old) = (st.core.stats(), st.retired.as_ref().map(|r| &r.stats));
+            ser.dropped.push(now.dropped + old.map_or(0, |o| o.dropped));
+            ser.lost
+                .push(now.lost_in + now.lost_out + old.map_or(0, |o| o.lost_in + o.lost_out));
         }
         let n = self.series.t_ns.len();
         for st in &self.stages {

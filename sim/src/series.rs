@@ -40,6 +40,13 @@ pub struct StageSeries {
     pub queued: Vec<u64>,
     /// Cumulative busy time, ns: handling messages, or for a pool the time its jobs ran.
     pub busy_ns: Vec<u64>,
+    /// Cumulative events this stage dropped (buffer overflow, partition hash), over every
+    /// incarnation.
+    pub dropped: Vec<u64>,
+    /// Cumulative events lost at this stage (input after its subscription ended or while
+    /// it was down, events discarded from its queues), over every incarnation. Events
+    /// sent to a stage that was already gone are in the summary's `lost`, not here.
+    pub lost: Vec<u64>,
 }
 
 /// The readings of one subscription.
@@ -108,6 +115,8 @@ impl Series {
             keep_even(&mut s.buffered);
             keep_even(&mut s.queued);
             keep_even(&mut s.busy_ns);
+            keep_even(&mut s.dropped);
+            keep_even(&mut s.lost);
         }
         for l in &mut self.links {
             keep_even(&mut l.outstanding);
