@@ -2,7 +2,8 @@
 //!
 //! Self-contained HTML reports of `flowbench tune` sweeps: charts drawn by plotters as
 //! inline SVG (SVG text, so no font library is needed and the page reads offline), the
-//! same charts as `.svg` files, and the data as JSON and CSV beside them.
+//! same charts as `.svg` files and as `.png` copies (rasterised by resvg with an embedded
+//! font, never a system one), and the data as JSON and CSV beside them.
 //!
 //! **Should I be using this crate?** `flowbench tune` (which writes a report) and
 //! `flowbench report RESULT.json -o DIR` (which redraws one) are the usual way. Use it
@@ -100,6 +101,48 @@ fn frame<'a, 'b>(
         .x_label_area_size(40)
         .y_label_area_size(y_label);
     b
+}
+
+/// The font of the PNG copies (DejaVu Sans, its licence beside it in `fonts/`): the
+/// SVGs say `sans-serif`, and no system font is looked up.
+const FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
+
+fn raster_options() -> &'static resvg::usvg::Options<'static> {
+    static OPTIONS: std::sync::OnceLock<resvg::usvg::Options<'static>> = std::sync::OnceLock::new();
+    OPTIONS.get_or_init(|| {
+        let mut o = resvg::usvg::Options::default();
+        let db = o.fontdb_mut();
+        db.load_font_data(FONT.to_vec());
+        db.set_sans_serif_family("DejaVu Sans");
+        o
+    })
+}
+
+/// A chart's SVG as PNG, at its own size.
+fn png(svg: &str) -> Result<Vec<u8>, ReportError> {
+    let tree = resvg::usvg::Tree::from_str(svg, raster_options()).map_err(err)?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| ReportError("cannot draw a chart: an empty canvas".into()))?;
+    pixmap.fill(resvg::tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::default(),
+        &mut pixmap.as_mut(),
+    );
+    pixmap.encode_png().map_err(err)
+}
+
+/// Writes `NAME.svg` and its PNG copy `NAME.png`.
+fn write_chart(c: &Chart, dir: &Path) -> Result<[PathBuf; 2], ReportError> {
+    let io = |e: std::io::Error| {
+        ReportError(format!("cannot write the report in {}: {e}", dir.display()))
+    };
+    let svg = dir.join(format!("{}.svg", c.name));
+    std::fs::write(&svg, &c.svg).map_err(io)?;
+    let png_path = dir.join(format!("{}.png", c.name));
+    std::fs::write(&png_path, png(&c.svg)?).map_err(io)?;
+    Ok([svg, png_path])
 }
 
 fn err<E: std::fmt::Display>(e: E) -> ReportError {
@@ -349,9 +392,7 @@ pub fn write_tune_report(
     charts.extend(busy(r)?);
     let mut written = Vec::new();
     for c in &charts {
-        let path = dir.join(format!("{}.svg", c.name));
-        std::fs::write(&path, &c.svg).map_err(io)?;
-        written.push(path);
+        written.extend(write_chart(c, dir)?);
     }
     let json = serde_json::to_string_pretty(r).map_err(|e| ReportError(e.to_string()))? + "\n";
     std::fs::write(dir.join("tune.json"), json).map_err(io)?;
@@ -624,9 +665,7 @@ pub fn write_run_report(
     )?);
     let mut written = Vec::new();
     for c in &charts {
-        let path = dir.join(format!("{}.svg", c.name));
-        std::fs::write(&path, &c.svg).map_err(io)?;
-        written.push(path);
+        written.extend(write_chart(c, dir)?);
     }
     let json = serde_json::to_string_pretty(&sum).map_err(|e| ReportError(e.to_string()))? + "\n";
     std::fs::write(dir.join("summary.json"), json).map_err(io)?;

@@ -39,6 +39,13 @@ fn a_tune_report_has_its_files_charts_and_data() {
     ] {
         assert!(files.contains(&dir.join(name)), "{name} written");
         assert!(dir.join(name).is_file(), "{name} exists");
+        if let Some(stem) = name.strip_suffix(".svg") {
+            assert!(
+                files.contains(&dir.join(format!("{stem}.png"))),
+                "{stem}.png written"
+            );
+            check_png(&dir.join(format!("{stem}.png")));
+        }
     }
     let expect = [
         (
@@ -135,7 +142,13 @@ fn a_run_report_has_its_charts_over_virtual_time_and_data() {
     let dir = std::env::temp_dir().join(format!("flowbench-run-report-{}", std::process::id()));
     let files = flowbench_reports::write_run_report(&out, &Header::default(), &dir)
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(files.len(), 9);
+    assert_eq!(files.len(), 15);
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "png"))
+    {
+        check_png(f);
+    }
     for (name, texts) in [
         (
             "mailbox.svg",
@@ -227,4 +240,33 @@ fn a_run_report_shows_drops_over_time() {
         "{last}"
     );
     std::fs::remove_dir_all(&dir).expect("clean");
+}
+
+/// A PNG copy: the chart's size, a white background, and its title drawn (dark pixels
+/// in the title band, which only the embedded font can have put there).
+fn check_png(path: &std::path::Path) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let img = resvg::tiny_skia::Pixmap::decode_png(&bytes)
+        .unwrap_or_else(|e| panic!("{}: not a PNG: {e}", path.display()));
+    assert_eq!(
+        (img.width(), img.height()),
+        (720, 420),
+        "{}",
+        path.display()
+    );
+    let px = img.pixels();
+    let dark = |p: &resvg::tiny_skia::PremultipliedColorU8| {
+        p.red() < 100 && p.green() < 100 && p.blue() < 100
+    };
+    let title_band = (0..(720 * 30)).filter(|&i| dark(&px[i])).count();
+    assert!(
+        title_band > 100,
+        "{}: no title text ({title_band} dark pixels)",
+        path.display()
+    );
+    let corner = px[719];
+    assert_eq!(
+        (corner.red(), corner.green(), corner.blue()),
+        (255, 255, 255)
+    );
 }
