@@ -69,6 +69,7 @@ mod queue;
 mod rng;
 mod sched;
 mod series;
+mod step;
 mod trace;
 
 use std::io::Write;
@@ -80,6 +81,7 @@ pub use crate::error::{DeadlockReport, LinkState, SimError, StageState};
 pub use crate::latency::{Histogram, LatencySummary};
 pub use crate::outcome::{Ended, SimOutcome, SimSummary};
 pub use crate::series::{LinkSeries, Series, StageSeries, MAX_SAMPLES};
+pub use crate::step::{LinkView, Snapshot, StageView, Stepper};
 
 /// The root seed when neither the options nor the scenario give one.
 pub const DEFAULT_SEED: u64 = 0;

@@ -66,6 +66,16 @@ enum Ev {
     Restart { stage: u32 },
 }
 
+/// What one step of the run did.
+pub(crate) enum Step {
+    /// Handled an item due at this time.
+    Took(u64),
+    /// Nothing is scheduled any more.
+    Empty,
+    /// The next item is past the run's `until`.
+    Cut,
+}
+
 /// Work waiting for a core (with `cores = K`).
 #[derive(Clone, Copy)]
 enum Task {
@@ -437,14 +447,38 @@ impl<'s, 'w> Sim<'s, 'w> {
     pub(crate) fn run(mut self, wall: impl FnOnce() -> f64) -> Result<SimOutcome, SimError> {
         self.init();
         let cut = loop {
+            match self.step_one()? {
+                Step::Took(_) => {}
+                Step::Empty => break false,
+                Step::Cut => break true,
+            }
+        };
+        self.finish(cut, wall)
+    }
+
+    /// The time of the next scheduled item, if any (before the cut).
+    pub(crate) fn next_time(&self) -> Option<u64> {
+        self.queue
+            .peek_time()
+            .filter(|&t| self.until.is_none_or(|u| t <= u))
+    }
+
+    /// The virtual time now.
+    pub(crate) fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Takes and handles the next scheduled item.
+    pub(crate) fn step_one(&mut self) -> Result<Step, SimError> {
+        loop {
             let Some(t) = self.queue.peek_time() else {
-                break false;
+                return Ok(Step::Empty);
             };
             if self.until.is_some_and(|u| t > u) {
-                break true;
+                return Ok(Step::Cut);
             }
             let Some((t, ev)) = self.queue.pop() else {
-                break false;
+                return Ok(Step::Empty);
             };
             if self.idle_timer(&ev) {
                 // It can no longer change anything: it must not move the clock.
@@ -457,7 +491,17 @@ impl<'s, 'w> Sim<'s, 'w> {
                 let name = self.stages[s].name.clone();
                 return Err(SimError::time_overflow(self.popts.seed, &name, self.now));
             }
-        };
+            return Ok(Step::Took(t));
+        }
+    }
+
+    /// Ends the run (`cut`: at its `until`): last samples, the trace, the deadlock check
+    /// and the outcome.
+    pub(crate) fn finish(
+        mut self,
+        cut: bool,
+        wall: impl FnOnce() -> f64,
+    ) -> Result<SimOutcome, SimError> {
         let end = match (cut, self.until) {
             (true, Some(u)) => u,
             _ => self.now,
@@ -479,6 +523,54 @@ impl<'s, 'w> Sim<'s, 'w> {
         }
     }
 
+    /// What every stage and subscription holds now.
+    pub(crate) fn snapshot(&self) -> crate::step::Snapshot {
+        use crate::step::{LinkView, Snapshot, StageView};
+        let stages = self
+            .stages
+            .iter()
+            .map(|st| {
+                let f = st.figures();
+                StageView {
+                    name: st.name.clone(),
+                    mailbox: st.mailbox.len() as u64,
+                    buffered: st.core.buffered(),
+                    queued: st.core.dispatcher_queued() + st.core.input_queued(),
+                    busy: st.busy_until.is_some(),
+                    emitted: f.stats.emitted,
+                    handled: f.stats.handled,
+                    dropped: f.stats.dropped,
+                    lost: f.stats.lost_in + f.stats.lost_out,
+                    exit: st.core.is_stopped().then(|| f.exit.clone()),
+                }
+            })
+            .collect();
+        let mut links: Vec<LinkView> = self
+            .scenario
+            .links
+            .iter()
+            .map(|l| LinkView {
+                producer: self.stages[l.producer].name.clone(),
+                consumer: self.stages[l.consumer].name.clone(),
+                max_demand: l.demand.max(),
+                min_demand: l.demand.min(),
+                outstanding: 0,
+            })
+            .collect();
+        for st in &self.stages {
+            for l in st.core.in_links() {
+                if let Some(v) = links.get_mut(l.link as usize) {
+                    v.outstanding = l.pending;
+                }
+            }
+        }
+        Snapshot {
+            t_ns: self.now,
+            stages,
+            links,
+        }
+    }
+
     /// A timer that finds nothing to act on: a crash of a stage that is down for good, a
     /// switch to forward of a stage that has stopped.
     fn idle_timer(&self, ev: &Ev) -> bool {
@@ -496,7 +588,7 @@ impl<'s, 'w> Sim<'s, 'w> {
         }
     }
 
-    fn init(&mut self) {
+    pub(crate) fn init(&mut self) {
         for s in 0..self.stages.len() {
             self.stages[s].mailbox.push_back(Input::Start);
         }
