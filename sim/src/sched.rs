@@ -469,6 +469,7 @@ impl<'s, 'w> Sim<'s, 'w> {
     }
 
     /// Takes and handles the next scheduled item.
+    #[inline(always)]
     pub(crate) fn step_one(&mut self) -> Result<Step, SimError> {
         loop {
             let Some(t) = self.queue.peek_time() else {
@@ -497,6 +498,7 @@ impl<'s, 'w> Sim<'s, 'w> {
 
     /// Ends the run (`cut`: at its `until`): last samples, the trace, the deadlock check
     /// and the outcome.
+    #[inline(never)]
     pub(crate) fn finish(
         mut self,
         cut: bool,
@@ -524,6 +526,7 @@ impl<'s, 'w> Sim<'s, 'w> {
     }
 
     /// What every stage and subscription holds now.
+    #[inline(never)]
     pub(crate) fn snapshot(&self) -> crate::step::Snapshot {
         use crate::step::{LinkView, Snapshot, StageView};
         let stages = self
@@ -588,6 +591,7 @@ impl<'s, 'w> Sim<'s, 'w> {
         }
     }
 
+    #[inline(never)]
     pub(crate) fn init(&mut self) {
         for s in 0..self.stages.len() {
             self.stages[s].mailbox.push_back(Input::Start);
@@ -633,6 +637,7 @@ impl<'s, 'w> Sim<'s, 'w> {
         }
     }
 
+    #[inline(always)]
     fn dispatch(&mut self, ev: Ev) {
         match ev {
             Ev::Deliver { to, input } => self.deliver(to as usize, input),
@@ -647,6 +652,7 @@ impl<'s, 'w> Sim<'s, 'w> {
 
     // ---- delivering and serving -------------------------------------------------------
 
+    #[inline(always)]
     fn deliver(&mut self, to: usize, input: In) {
         if matches!(input, Input::Up(_) | Input::Down(_)) {
             self.messages += 1;
