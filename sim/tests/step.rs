@@ -1,18 +1,13 @@
 //! A run driven step by step is the run: same trace hash and summary as `run`, however
 //! it is stepped, and its snapshots agree with what the run reports.
 
+mod common;
+
 use flowbench_engine::scenario::{load, Scenario};
 use flowbench_sim::{run, SimOptions, Stepper};
 
 fn scenarios() -> Vec<(String, Scenario)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("scenarios/")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    files
+    common::corpus()
         .into_iter()
         .map(|p| {
             let s = load(&p).unwrap_or_else(|e| panic!("{e}"));

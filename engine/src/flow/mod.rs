@@ -78,7 +78,9 @@ use crate::hash::stable_hash;
 use crate::logic::{Chunk, Consumer, Ctx, Emit, Producer, ProducerConsumer};
 use crate::opts::{CancelMode, Demand, SubscribeOpts};
 use crate::protocol::SubRef;
-use crate::threads::{Outlet, ProducerOptions, RunOutcome, Running, Scheduling, Topology};
+use crate::threads::{
+    panic_text, Outlet, ProducerOptions, RunOutcome, Running, Scheduling, Topology,
+};
 
 /// Why a flow failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,16 +163,6 @@ struct RunShared {
 
 /// A panic payload that says "the error is recorded already".
 struct Abort;
-
-fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-text payload".to_string()
-    }
-}
 
 impl RunShared {
     fn fail(&self, stage: &str, ops: &str, message: String) {

@@ -104,7 +104,7 @@ pub use self::mailbox::Mailbox;
 pub use self::probe::{ProbeReading, StageProbe};
 
 use self::runner::{DownPort, Envelope, PoolSpec, PushFn, Runner, UpPort};
-pub(crate) use self::sched::guarded;
+pub(crate) use self::sched::{guarded, panic_text};
 use self::sched::{Sched, StageTask, Waker};
 use crate::buffer::{Keep, DEFAULT_PRODUCER_BUFFER};
 use crate::core::{
