@@ -327,7 +327,6 @@ fn split_counts(chunk: String, parts: usize) -> Vec<(usize, Piece)> {
         let p = (stable_hash(w) % parts as u64) as usize;
         pieces[p].push(((w.as_ptr() as usize - base) as u32, w.len() as u32, c));
     }
-    let text = Arc::clone(&text);
     pieces
         .into_iter()
         .enumerate()

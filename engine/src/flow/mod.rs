@@ -150,8 +150,6 @@ pub(crate) struct StageInfo {
     pub(crate) total: usize,
     /// The stages it subscribes to.
     pub(crate) upstreams: usize,
-    /// Late events dropped by fixed windows, for the whole flow.
-    pub(crate) late: Arc<AtomicU64>,
 }
 
 /// What the stages of one run share: the first error, the stop flag, the limit.
@@ -214,9 +212,16 @@ impl RunShared {
     }
 }
 
+/// A layer stage as errors name it.
+struct Label {
+    run: Arc<RunShared>,
+    name: String,
+    ops: String,
+}
+
 thread_local! {
-    /// Where `try_map` reports an `Err`: the stage running it on this thread.
-    static CURRENT: std::cell::RefCell<Option<(Arc<RunShared>, String, String)>> =
+    /// Where `try_map` reports an `Err`: the stage running on this thread.
+    static CURRENT: std::cell::RefCell<Option<Arc<Label>>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -224,8 +229,8 @@ thread_local! {
 /// the stage.
 fn abort(message: String) -> ! {
     CURRENT.with(|c| {
-        if let Some((run, stage, ops)) = c.borrow().as_ref() {
-            run.fail(stage, ops, message);
+        if let Some(l) = c.borrow().as_ref() {
+            l.run.fail(&l.name, &l.ops, message);
         }
     });
     resume_unwind(Box::new(Abort))
@@ -254,7 +259,6 @@ struct StageDesc {
 struct Build {
     topo: Topology,
     run: Arc<RunShared>,
-    late: Arc<AtomicU64>,
     layers: usize,
     descs: Vec<StageDesc>,
 }
@@ -377,7 +381,6 @@ impl<T: Clone + Send + 'static> Flow<T, T> {
                 Box::new(move |run: Arc<RunShared>, name: String| {
                     Box::new(move |n: u64, emit: &mut Emit<T>| {
                         let take = run.take(n);
-                        let run2 = Arc::clone(&run);
                         run.user(&name, "from_iter", || {
                             for _ in 0..take {
                                 match it.next() {
@@ -388,7 +391,7 @@ impl<T: Clone + Send + 'static> Flow<T, T> {
                                     }
                                 }
                             }
-                            if run2.exhausted() {
+                            if run.exhausted() {
                                 emit.finish();
                             }
                         });
@@ -904,14 +907,15 @@ where
                 index: i,
                 total: stages,
                 upstreams: ups.len(),
-                late: Arc::clone(&b.late),
             };
             let op = (self.ops)(&info);
             let logic = LayerStage {
                 op,
-                run: Arc::clone(&b.run),
-                name: name.clone(),
-                ops: label.clone(),
+                label: Arc::new(Label {
+                    run: Arc::clone(&b.run),
+                    name: name.clone(),
+                    ops: label.clone(),
+                }),
             };
             let stage = b.topo.producer_consumer(
                 &name,
@@ -955,9 +959,8 @@ where
         let mut plan = self.plan.clone();
         plan.push(self.layer.describe(plan.len()));
         let settings = self.settings.clone();
-        let error = self.error.clone();
+        let mut error = self.error.clone();
         let mut layer = LayerSpec::new(stages, inbound);
-        let mut error = error;
         if stages == 0 {
             error.get_or_insert("a layer needs at least one stage".into());
         }
@@ -1099,7 +1102,6 @@ where
         let mut b = Build {
             topo,
             run: Arc::clone(&run),
-            late: Arc::new(AtomicU64::new(0)),
             layers: 0,
             descs: Vec::new(),
         };
@@ -1664,17 +1666,21 @@ impl<A: Send, B: Send, E: Send> ops::Op<Partial<A>, E> for Departition<A, B, E> 
 /// A layer stage: its fused operations, with user panics recorded for the caller.
 struct LayerStage<I, O> {
     op: Box<dyn ops::Op<I, O>>,
-    run: Arc<RunShared>,
-    name: String,
-    ops: String,
+    label: Arc<Label>,
 }
 
 impl<I, O> LayerStage<I, O> {
     fn guarded(&mut self, f: impl FnOnce(&mut Box<dyn ops::Op<I, O>>)) {
-        let (run, name, ops) = (Arc::clone(&self.run), &self.name, &self.ops);
-        CURRENT.with(|c| *c.borrow_mut() = Some((Arc::clone(&run), name.clone(), ops.clone())));
+        let l = &self.label;
+        // The worker may have run another stage since: point `try_map` at this one.
+        CURRENT.with(|c| {
+            let mut c = c.borrow_mut();
+            if !c.as_ref().is_some_and(|cur| Arc::ptr_eq(cur, l)) {
+                *c = Some(Arc::clone(l));
+            }
+        });
         let op = &mut self.op;
-        run.user(name, ops, || f(op));
+        l.run.user(&l.name, &l.ops, || f(op));
     }
 }
 

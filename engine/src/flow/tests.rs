@@ -119,10 +119,16 @@ fn a_stop_handle_stops_an_unbounded_flow_from_another_thread() {
 
 #[test]
 fn dropping_the_live_iterator_stops_an_unbounded_flow() {
-    let mut it = Flow::from_iter(0u64..).stages(2).sink_demand(4, 2).iter();
+    let flow = Flow::from_iter(0u64..).stages(2).sink_demand(4, 2);
+    let stop = flow.stop_handle();
+    let mut it = flow.iter();
     let first: Vec<u64> = it.by_ref().take(1000).map(Result::unwrap).collect();
     assert_eq!(first.len(), 1000);
+    assert!(!stop.is_stopped());
     drop(it);
+    // The sources see this at their next demand and finish (a_stop_handle_stops_… shows
+    // a stopped flow ends).
+    assert!(stop.is_stopped());
 }
 
 #[test]
@@ -400,7 +406,7 @@ fn word_count_agrees_with_a_sequential_count() {
     assert_eq!(got, want);
 }
 
-fn stage_error(r: Result<Vec<u64>, FlowError>) -> (String, String, String) {
+fn stage_error<T: std::fmt::Debug>(r: Result<T, FlowError>) -> (String, String, String) {
     match r {
         Err(FlowError::Stage {
             stage,
@@ -442,14 +448,13 @@ fn a_panic_in_a_source_or_the_sink_names_it() {
         (stage.as_str(), message.as_str()),
         ("source-0", "panic: source broke")
     );
-    let r = Flow::from_iter(0..1000u64).for_each(|e| assert!(e < 10, "sink saw {e}"));
-    match r {
-        Err(FlowError::Stage { stage, message, .. }) => {
-            assert_eq!(stage, "sink");
-            assert!(message.contains("sink saw 10"), "{message}");
-        }
-        other => panic!("{other:?}"),
-    }
+    let (stage, _, message) = stage_error(
+        Flow::from_iter(0..1000u64)
+            .stages(1)
+            .for_each(|e| assert!(e < 10, "sink saw {e}")),
+    );
+    assert_eq!(stage, "sink");
+    assert!(message.contains("sink saw 10"), "{message}");
 }
 
 #[test]

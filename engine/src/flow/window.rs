@@ -335,6 +335,17 @@ struct Slot<A> {
     watermarked: bool,
 }
 
+impl<A> Slot<A> {
+    fn new(acc: A) -> Self {
+        Slot {
+            acc,
+            since_trigger: 0,
+            changed: false,
+            watermarked: false,
+        }
+    }
+}
+
 /// A reduce as one stage runs it: the open windows and their accumulators.
 pub(crate) struct Reduce<T, A, E> {
     stage: usize,
@@ -354,7 +365,6 @@ pub(crate) struct Reduce<T, A, E> {
     latest: Vec<(LinkId, u64)>,
     upstreams: usize,
     last_periodic: Duration,
-    late: Arc<AtomicU64>,
 }
 
 impl<T, A, E> Reduce<T, A, E> {
@@ -384,7 +394,6 @@ impl<T, A, E> Reduce<T, A, E> {
             latest: Vec::new(),
             upstreams: info.upstreams.max(1),
             last_periodic,
-            late: Arc::clone(&info.late),
         }
     }
 
@@ -426,12 +435,7 @@ impl<T, A, E> Reduce<T, A, E> {
 
     fn slot(&mut self, key: u64) -> &mut Slot<A> {
         let init = &self.init;
-        self.open.entry(key).or_insert_with(|| Slot {
-            acc: init(),
-            since_trigger: 0,
-            changed: false,
-            watermarked: false,
-        })
+        self.open.entry(key).or_insert_with(|| Slot::new(init()))
     }
 
     /// Fixed windows: fire what every upstream has passed.
@@ -444,12 +448,16 @@ impl<T, A, E> Reduce<T, A, E> {
         }
         let (size, lateness) = (nanos(*size), nanos(*lateness));
         let mark = self.latest.iter().map(|l| l.1).min().unwrap_or(0);
-        let keys: Vec<u64> = self.open.keys().copied().collect();
-        for key in keys {
-            let end = key.saturating_add(1).saturating_mul(size);
-            if end > mark {
-                break;
-            }
+        let end_of = |key: u64| key.saturating_add(1).saturating_mul(size);
+        // Usually none: an empty Vec does not allocate.
+        let passed: Vec<u64> = self
+            .open
+            .keys()
+            .copied()
+            .take_while(|&k| end_of(k) <= mark)
+            .collect();
+        for key in passed {
+            let end = end_of(key);
             if end.saturating_add(lateness) <= mark {
                 self.fire(key, TriggerKind::Done, out);
                 self.closed_below = self.closed_below.max(key + 1);
@@ -490,15 +498,17 @@ impl<T: Send, A: Send, E: Send> Op<T, E> for Reduce<T, A, E> {
                     None => self.latest.push((from.link, t)),
                 }
                 if k < self.closed_below {
-                    self.late.fetch_add(1, Ordering::Relaxed);
+                    // Late: dropped, as in Flow.
                     self.advance_watermark(out);
                     return;
                 }
                 k
             }
         };
-        let fold = Arc::clone(&self.fold);
-        let slot = self.slot(key);
+        let Reduce {
+            open, init, fold, ..
+        } = self;
+        let slot = open.entry(key).or_insert_with(|| Slot::new(init()));
         fold(&mut slot.acc, e);
         slot.since_trigger += 1;
         slot.changed = true;
