@@ -86,6 +86,34 @@ impl AutoAsk {
         }
     }
 
+    /// Changes the bounds of a live subscription. Returns the ask to send now, if the
+    /// events still pending are at or below the new `min_demand` (the consumer tops its
+    /// demand up to the new `max_demand`, as it would after a chunk).
+    ///
+    /// ```
+    /// use flowbench_engine::{AutoAsk, Demand};
+    /// let (mut a, _) = AutoAsk::subscribe(Demand::new(10, Some(5)).unwrap());
+    /// assert_eq!(a.after_chunk(4), None);            // pending 6 > min 5
+    /// assert_eq!(a.retune(Demand::new(100, Some(50)).unwrap()), Some(94));
+    /// assert_eq!(a.pending(), 100);
+    /// assert_eq!(a.retune(Demand::new(2, Some(1)).unwrap()), None); // 100 still pending
+    /// ```
+    pub fn retune(&mut self, demand: Demand) -> Option<u64> {
+        self.demand = demand;
+        if self.pending <= demand.min() && demand.max() > self.pending {
+            let ask = demand.max() - self.pending;
+            self.pending = demand.max();
+            Some(ask)
+        } else {
+            None
+        }
+    }
+
+    /// Changes the bounds of a manual subscription (it asks on its own; nothing is sent).
+    pub fn set_bounds(&mut self, demand: Demand) {
+        self.demand = demand;
+    }
+
     /// Accounts for events received on a manual subscription (no ask follows).
     pub fn received_manual(&mut self, b: u64) {
         if b > self.pending {
@@ -154,6 +182,12 @@ impl PoolAsk {
     /// Events received beyond what was asked for.
     pub fn excess(&self) -> u64 {
         self.excess
+    }
+
+    /// Changes the bounds of a live subscription: later asks follow the new
+    /// `min_demand`; what is pending is kept.
+    pub fn retune(&mut self, demand: Demand) {
+        self.demand = demand;
     }
 
     /// Accounts for `b` events arriving (each becomes a job).

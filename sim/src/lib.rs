@@ -66,6 +66,7 @@ mod error;
 mod latency;
 mod outcome;
 mod queue;
+mod record;
 mod rng;
 mod sched;
 mod series;
@@ -80,8 +81,11 @@ use flowbench_engine::scenario::Scenario;
 pub use crate::error::{DeadlockReport, LinkState, SimError, StageState};
 pub use crate::latency::{Histogram, LatencySummary};
 pub use crate::outcome::{Ended, SimOutcome, SimSummary};
+pub use crate::record::{Record, RecordError};
 pub use crate::series::{LinkSeries, Series, StageSeries, MAX_SAMPLES};
-pub use crate::step::{LinkView, Snapshot, StageView, Stepper};
+pub use crate::step::{
+    Applied, Change, ChangeRefused, LinkView, Records, Snapshot, StageView, Stepper,
+};
 
 /// The root seed when neither the options nor the scenario give one.
 pub const DEFAULT_SEED: u64 = 0;
@@ -196,5 +200,6 @@ pub fn run(
         sample_ns: opts.sample_ns,
         costs: opts.costs,
     };
+    let trace = trace.map(|w| Box::new(w) as Box<dyn Write + '_>);
     sched::Sim::new(scenario, &setup, trace)?.run(|| started.elapsed().as_secs_f64())
 }

@@ -33,9 +33,9 @@ use flowbench_engine::plan::{
     self, Crashes, Next, PlanOptions, PushSchedule, RunPlan, Runtime, ServiceModel,
 };
 use flowbench_engine::report::{LinkFigures, StageFigures};
-use flowbench_engine::scenario::{Dist, Scenario};
+use flowbench_engine::scenario::{CrashTrigger, Dist, Scenario};
 use flowbench_engine::{
-    Downstream, Effects, Input, Outgoing, StageCore, StageKind, StageStats, SubRef,
+    Demand, Downstream, Effects, Input, Outgoing, StageCore, StageKind, StageStats, SubRef,
 };
 
 use crate::error::{DeadlockReport, SimError};
@@ -204,6 +204,8 @@ impl StageRt {
 struct LinkRt {
     producer: u32,
     consumer: u32,
+    /// Its demand bounds (the scenario's, unless changed while the run goes on).
+    demand: Demand,
     latency: Option<(Dist, Stream)>,
     last_up: u64,
     last_down: u64,
@@ -331,7 +333,7 @@ impl<'s, 'w> Sim<'s, 'w> {
     pub(crate) fn new(
         scenario: &'s Scenario,
         setup: &Setup,
-        trace: Option<&'w mut dyn std::io::Write>,
+        trace: Option<Box<dyn std::io::Write + 'w>>,
     ) -> Result<Self, SimError> {
         let seed = setup.seed;
         let popts = PlanOptions {
@@ -435,6 +437,7 @@ impl<'s, 'w> Sim<'s, 'w> {
             links.push(LinkRt {
                 producer: l.producer as u32,
                 consumer: l.consumer as u32,
+                demand: l.demand,
                 latency: l.latency.map(|d| (d, Stream::named(seed, &name))),
                 last_up: 0,
                 last_down: 0,
@@ -549,12 +552,11 @@ impl<'s, 'w> Sim<'s, 'w> {
             })
             .collect();
         let mut links: Vec<LinkView> = self
-            .scenario
             .links
             .iter()
             .map(|l| LinkView {
-                producer: self.stages[l.producer].name.clone(),
-                consumer: self.stages[l.consumer].name.clone(),
+                producer: self.stages[l.producer as usize].name.clone(),
+                consumer: self.stages[l.consumer as usize].name.clone(),
                 max_demand: l.demand.max(),
                 min_demand: l.demand.min(),
                 outstanding: 0,
@@ -1081,6 +1083,12 @@ impl<'s, 'w> Sim<'s, 'w> {
         for _ in 0..st.incarnation {
             core.reset_inputs_for_restart();
         }
+        for (i, l) in self.links.iter().enumerate() {
+            if l.consumer as usize == s && l.demand != self.scenario.links[i].demand {
+                // Changed while the run went on: the fresh core subscribes with it.
+                core.set_demand(i as u32, l.demand, &mut self.fx);
+            }
+        }
         let old = std::mem::replace(&mut st.core, core);
         let fig = StageFigures::capture(&st.name, &old);
         st.retired = Some(match st.retired.take() {
@@ -1110,6 +1118,84 @@ impl<'s, 'w> Sim<'s, 'w> {
         }
         self.refresh_held(s);
         self.wake(s);
+    }
+
+    // ---- changes made while the run goes on (a viewer's keys) -----------------------------
+
+    /// Moves the clock to `t` (never back) without handling anything: a change made
+    /// between two scheduled items happens at the time the viewer is at.
+    pub(crate) fn move_clock(&mut self, t: u64) {
+        if t > self.now {
+            self.sample_until(t);
+            self.now = t;
+        }
+    }
+
+    /// Gives subscription `link` new demand bounds now; the consumer asks at once if its
+    /// pending demand is at or below the new `min_demand`.
+    pub(crate) fn retune(&mut self, link: usize, demand: Demand) -> bool {
+        let Some(l) = self.links.get_mut(link) else {
+            return false;
+        };
+        l.demand = demand;
+        let (p, c) = (l.producer as usize, l.consumer as usize);
+        self.tap.at(self.now);
+        self.tap.retune(p, c, demand.max(), demand.min());
+        self.stages[c]
+            .core
+            .set_demand(link as u32, demand, &mut self.fx);
+        self.route(c, self.now);
+        true
+    }
+
+    /// Multiplies stage `s`'s service times by `factor` from now on.
+    pub(crate) fn slow(&mut self, s: usize, factor: f64) -> bool {
+        if !self.stages[s].service.slow_from(self.now, factor) {
+            return false;
+        }
+        self.tap.at(self.now);
+        self.tap.slow(s, factor);
+        true
+    }
+
+    /// The product of the slowdowns of stage `s` now.
+    pub(crate) fn slowdown(&self, s: usize) -> f64 {
+        self.stages[s].service.slowdown_at(self.now)
+    }
+
+    /// Crashes stage `s` now, as a `crash_at_us` fault at this time would (at the end of
+    /// the service running now, if any). `false` if it is down or about to crash.
+    pub(crate) fn crash_now(&mut self, s: usize) -> bool {
+        let st = &mut self.stages[s];
+        if st.core.is_stopped() || st.pending_crash.is_some() {
+            return false;
+        }
+        let fault = st.crashes.push(CrashTrigger::AtNs(self.now), None);
+        self.crash_at(s, fault);
+        true
+    }
+
+    /// Restarts the crashed stage `s` now. `false` if it runs or a restart is due.
+    pub(crate) fn restart_now(&mut self, s: usize) -> bool {
+        let st = &mut self.stages[s];
+        if !st.core.is_stopped() || st.restart_pending {
+            return false;
+        }
+        st.restart_pending = true;
+        st.not_restarted = false;
+        self.queue.push(self.now, Ev::Restart { stage: s as u32 });
+        true
+    }
+
+    /// Whether stage `s` is down (crashed, or finished) or about to crash.
+    pub(crate) fn is_down(&self, s: usize) -> bool {
+        let st = &self.stages[s];
+        st.core.is_stopped() || st.pending_crash.is_some()
+    }
+
+    /// Hands the records written so far to the trace writer.
+    pub(crate) fn flush_trace(&mut self) {
+        self.tap.flush_out();
     }
 
     // ---- sampling -------------------------------------------------------------------------

@@ -44,6 +44,8 @@ pub(crate) enum Kind {
     Crash = 13,
     Restart = 14,
     Resupply = 15,
+    Retune = 16,
+    Slow = 17,
 }
 
 impl Kind {
@@ -64,6 +66,8 @@ impl Kind {
             Kind::Crash => "crash",
             Kind::Restart => "restart",
             Kind::Resupply => "resupply",
+            Kind::Retune => "retune",
+            Kind::Slow => "slow",
         }
     }
 }
@@ -129,7 +133,7 @@ pub(crate) fn push_json_str(buf: &mut Vec<u8>, s: &str) {
 }
 
 struct Out<'w> {
-    w: &'w mut dyn Write,
+    w: Box<dyn Write + 'w>,
     buf: Vec<u8>,
     err: Option<io::Error>,
 }
@@ -171,7 +175,7 @@ impl<'w> Tap<'w> {
         names: &[String],
         link_ends: Vec<(u32, u32)>,
         link_sources: Vec<Vec<u32>>,
-        out: Option<&'w mut dyn Write>,
+        out: Option<Box<dyn Write + 'w>>,
     ) -> Self {
         Tap {
             hash: HASH_START,
@@ -223,6 +227,13 @@ impl<'w> Tap<'w> {
     #[inline]
     pub(crate) fn at(&mut self, now: u64) {
         self.now = now;
+    }
+
+    /// Hands what is buffered to the writer (a viewer reading the records as they come).
+    pub(crate) fn flush_out(&mut self) {
+        if let Some(o) = self.out.as_mut() {
+            o.flush_buf();
+        }
     }
 
     /// Flushes what is buffered; returns the first write error of the run, if any.
@@ -434,6 +445,29 @@ impl<'w> Tap<'w> {
         self.end();
     }
 
+    /// A subscription's demand changed while the run went on.
+    pub(crate) fn retune(&mut self, producer: usize, consumer: usize, max: u64, min: u64) {
+        self.begin(
+            Kind::Retune,
+            ("from", producer as u32),
+            Some(("to", consumer as u32)),
+        );
+        self.num("max_demand", max);
+        self.num("min_demand", min);
+        self.end();
+    }
+
+    /// A stage's service times are multiplied by `factor` from now on.
+    pub(crate) fn slow(&mut self, stage: usize, factor: f64) {
+        self.begin(Kind::Slow, ("stage", stage as u32), None);
+        self.hash = fold(self.hash, factor.to_bits());
+        if let Some(o) = self.out.as_mut() {
+            Self::key(&mut o.buf, "factor");
+            let _ = write!(o.buf, "{factor}");
+        }
+        self.end();
+    }
+
     /// An injected crash of `stage`.
     pub(crate) fn crash(&mut self, stage: usize, reason: &CancelReason) {
         self.begin(Kind::Crash, ("stage", stage as u32), None);
@@ -506,7 +540,7 @@ mod tests {
             &["src".to_string(), "sink \"1\"".to_string()],
             vec![(0, 1)],
             vec![vec![0]],
-            out,
+            out.map(|w| Box::new(w) as Box<dyn Write + '_>),
         )
     }
 
@@ -529,6 +563,7 @@ mod tests {
         }
         let (ha, hb) = (a.hash(), b.hash());
         a.finish().expect("write to a Vec");
+        drop((a, b));
         assert_eq!(ha, hb);
         assert_ne!(ha, HASH_START);
         let text = String::from_utf8(buf).expect("utf-8");

@@ -1425,6 +1425,37 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         }
     }
 
+    /// Changes the `max_demand` / `min_demand` of this stage's subscription on `link`
+    /// while it runs (a viewer's "what if"): later subscriptions use them too, and a live
+    /// automatic subscription whose pending demand is at or below the new `min_demand`
+    /// asks at once for enough to reach the new `max_demand` (the ask is appended to `fx`).
+    /// Events already asked for stay asked for. Returns `false` if the stage has no such
+    /// subscription.
+    pub fn set_demand(&mut self, link: LinkId, demand: Demand, fx: &mut Effects<I, O>) -> bool {
+        let Some(l) = self.ins.iter_mut().find(|l| l.cfg.link == link) else {
+            return false;
+        };
+        l.cfg.demand = demand;
+        let (live, sub) = (l.state == LinkState::Live, l.sub());
+        let ask = match l.asker.as_mut() {
+            Some(Asker::Auto(a)) => a.retune(demand),
+            Some(Asker::Manual(a)) => {
+                a.set_bounds(demand);
+                None
+            }
+            Some(Asker::Pool(p)) => {
+                p.retune(demand);
+                None
+            }
+            None => None,
+        };
+        if let (true, Some(n), false) = (live, ask, self.is_stopped()) {
+            fx.out.push(Outgoing::Up(Upstream::Ask { sub, n }));
+            self.stats.asks_sent += 1;
+        }
+        true
+    }
+
     /// Marks a subscription as re-opened by a restarted consumer: the next [`Input::Start`]
     /// subscribes it again with a new generation. Used by runtimes that restart stages.
     pub fn reset_inputs_for_restart(&mut self) {

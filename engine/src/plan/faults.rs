@@ -141,6 +141,16 @@ impl Crashes {
         }
     }
 
+    /// Adds a fault (a crash asked for while the run goes on); returns its index.
+    pub fn push(&mut self, trigger: CrashTrigger, restart_after_ns: Option<u64>) -> usize {
+        self.faults.push(CrashFault {
+            trigger,
+            restart_after_ns,
+            fired: false,
+        });
+        self.faults.len() - 1
+    }
+
     /// `true` if some fault can still fire.
     pub fn any_left(&self) -> bool {
         self.faults.iter().any(|c| !c.fired)

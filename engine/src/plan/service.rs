@@ -120,6 +120,26 @@ impl ServiceModel {
         self.per_event.is_none() && self.per_batch.is_none()
     }
 
+    /// Adds a slowdown by `factor` from `at_ns` on (a slowdown asked for while the run goes
+    /// on; `factor` below 1 speeds the stage up again). `false` if `factor` is not a
+    /// finite number greater than 0 (nothing changes then).
+    pub fn slow_from(&mut self, at_ns: u64, factor: f64) -> bool {
+        if !(factor.is_finite() && factor > 0.0) {
+            return false;
+        }
+        self.slow.push((at_ns, factor));
+        true
+    }
+
+    /// The product of the slowdowns that have begun at `at`.
+    pub fn slowdown_at(&self, at: u64) -> f64 {
+        self.slow
+            .iter()
+            .filter(|&&(t, _)| at >= t)
+            .map(|&(_, f)| f)
+            .product()
+    }
+
     /// `ns` with every slowdown that has begun at `at` applied.
     pub fn slowed(&self, ns: u64, at: u64) -> u64 {
         let mut v = ns;
