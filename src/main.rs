@@ -5,6 +5,7 @@
 
 mod duration;
 mod trace_file;
+mod tui_cmd;
 mod words_cmd;
 
 use std::io::Write as _;
@@ -66,6 +67,9 @@ enum Command {
         #[command(subcommand)]
         cmd: words_cmd::WordsCmd,
     },
+    /// Watch a pipeline live in the terminal: queue depths, demand, a log in plain words;
+    /// change demand, slow or crash stages; replay a trace; five lessons on back-pressure.
+    Tui(tui_cmd::TuiArgs),
     /// Validate a scenario file without running it.
     Check {
         /// The scenario file (TOML).
@@ -872,6 +876,7 @@ fn main() -> ExitCode {
         Command::Report { result, output } => (report(result, output), false),
         Command::Check { scenario, json } => (check(scenario, *json), false),
         Command::Words { cmd } => (words_cmd::words(cmd), cmd.json()),
+        Command::Tui(args) => (tui_cmd::tui(args), false),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

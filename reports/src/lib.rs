@@ -133,6 +133,23 @@ fn png(svg: &str) -> Result<Vec<u8>, ReportError> {
     pixmap.encode_png().map_err(err)
 }
 
+/// The family name of the embedded font, for SVGs of other pictures (a terminal
+/// screenshot) that [`svg_to_png`] rasterises.
+pub const FONT_FAMILY: &str = "DejaVu Sans";
+
+/// Any SVG as PNG, at its own size, its text drawn in the embedded font (never a
+/// system font).
+///
+/// ```
+/// let png = flowbench_reports::svg_to_png(
+///     r#"<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><text x="2" y="15" font-family="DejaVu Sans">hi</text></svg>"#,
+/// ).unwrap();
+/// assert_eq!(&png[1..4], b"PNG");
+/// ```
+pub fn svg_to_png(svg: &str) -> Result<Vec<u8>, ReportError> {
+    png(svg)
+}
+
 /// Writes `NAME.svg` and its PNG copy `NAME.png`.
 fn write_chart(c: &Chart, dir: &Path) -> Result<[PathBuf; 2], ReportError> {
     let io = |e: std::io::Error| {

@@ -543,6 +543,13 @@ impl<'s, 'w> Sim<'s, 'w> {
                     buffered: st.core.buffered(),
                     queued: st.core.dispatcher_queued() + st.core.input_queued(),
                     busy: st.busy_until.is_some(),
+                    busy_ns: if st.kind == StageKind::ConsumerPool {
+                        st.job_ns
+                    } else {
+                        let ahead = st.busy_until.map_or(0, |u| u.saturating_sub(self.now));
+                        st.busy_ns.saturating_sub(ahead)
+                    },
+                    slots: st.slots.max(1),
                     emitted: f.stats.emitted,
                     handled: f.stats.handled,
                     dropped: f.stats.dropped,

@@ -117,6 +117,11 @@ pub struct StageView {
     pub queued: u64,
     /// Whether it is serving something now.
     pub busy: bool,
+    /// Virtual time spent serving so far, ns (for a consumer pool: its jobs' time, over
+    /// every slot).
+    pub busy_ns: u64,
+    /// Service slots (1, or a consumer pool's width).
+    pub slots: u64,
     /// Events emitted so far (every incarnation).
     pub emitted: u64,
     /// Events handled so far (every incarnation).

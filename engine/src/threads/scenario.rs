@@ -101,6 +101,19 @@ pub fn run_scenario(
     })
 }
 
+/// Starts `scenario` on threads and returns at once, for a viewer that reads the live
+/// probes ([`Running::probes`](super::Running::probes)) while it runs; `join` it for the
+/// outcome. Also returns what the scenario says that threads do not model.
+pub fn spawn_scenario(
+    scenario: &Scenario,
+    opts: &ScenarioRunOptions,
+) -> Result<(super::Running, Vec<Limitation>), ScenarioRunError> {
+    let mut built = build(scenario, opts)?;
+    built.topology.scheduling(opts.scheduling);
+    let running = built.topology.spawn()?;
+    Ok((running, built.limitations))
+}
+
 /// Where a stage records what it handles.
 #[derive(Default)]
 struct Records {
