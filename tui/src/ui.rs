@@ -82,11 +82,15 @@ pub fn spark(rates: &std::collections::VecDeque<f64>, width: usize) -> String {
     s
 }
 
-fn rate_text(r: Option<&f64>) -> String {
-    match r {
-        Some(&r) => format!("{}/s", fmt_n(r.round() as u64)),
-        None => "-/s".into(),
+/// Events per second over the last ten samples (a single sample of a stage that takes
+/// big chunks now and then says little).
+fn rate_text(rates: &std::collections::VecDeque<f64>) -> String {
+    let last: Vec<f64> = rates.iter().rev().take(10).copied().collect();
+    if last.is_empty() {
+        return "-/s".into();
     }
+    let mean = last.iter().sum::<f64>() / last.len() as f64;
+    format!("{}/s", fmt_n(mean.round() as u64))
 }
 
 /// Outstanding demand of the stage's input subscriptions, summed.
@@ -133,7 +137,7 @@ fn rows_of(app: &App, i: usize, w: usize) -> (Vec<Row>, Option<Row>) {
         style: norm,
     });
     // 2: throughput.
-    let rate = rate_text(app.rates[i].back());
+    let rate = rate_text(&app.rates[i]);
     let sw = w.saturating_sub(rate.len() + 1).min(24);
     rows.push(Row {
         text: format!("{} {rate}", spark(&app.rates[i], sw)),
