@@ -1263,7 +1263,7 @@ impl<'s, 'w> Sim<'s, 'w> {
 
     /// At a natural end: a deadlock report if events are still held somewhere or a live
     /// subscription waits for events from a producer that has not finished.
-    fn stuck(&self) -> Option<DeadlockReport> {
+    pub(crate) fn stuck(&self) -> Option<DeadlockReport> {
         let held = self
             .stages
             .iter()

@@ -334,6 +334,16 @@ impl<'s> Stepper<'s> {
         Ok(())
     }
 
+    /// Once the run has nothing left to do: why it cannot go on, if events are still held
+    /// somewhere or a live subscription waits on a producer that has not finished (what
+    /// [`finish`](Stepper::finish) would report as a deadlock). `None` while it runs,
+    /// when it drained, or when it reached its `until`.
+    pub fn deadlock(&self) -> Option<crate::DeadlockReport> {
+        (self.cut == Some(false))
+            .then(|| self.sim.stuck())
+            .flatten()
+    }
+
     /// Every change made so far, in order.
     pub fn changes(&self) -> &[Applied] {
         &self.changes

@@ -106,6 +106,8 @@ pub struct App<'s> {
     /// The scenario's name.
     pub name: String,
     logged: usize,
+    /// The deadlock report of a stuck run is in the log.
+    stuck_logged: bool,
     /// Changes made (for the status line).
     pub changes: usize,
 }
@@ -137,6 +139,7 @@ impl<'s> App<'s> {
             quit: false,
             name,
             logged: 0,
+            stuck_logged: false,
             changes: 0,
         };
         app.select_stage(0);
@@ -235,6 +238,14 @@ impl<'s> App<'s> {
         if let Source::Replay(_) = &self.source {
             return Some("end of the trace".into());
         }
+        if let Source::Sim(s) = &self.source {
+            if let Some(d) = s.stepper().deadlock() {
+                return Some(format!(
+                    "stuck at {}, see the log",
+                    crate::ui::fmt_ns(d.t_ns)
+                ));
+            }
+        }
         let held: Vec<&str> = self
             .state
             .stages
@@ -325,6 +336,23 @@ impl<'s> App<'s> {
     /// Re-reads the state and the new records.
     fn refresh(&mut self) {
         self.state = self.source.state(self.topo.links.len());
+        if let Source::Sim(s) = &self.source {
+            match s.stepper().deadlock() {
+                Some(d) if !self.stuck_logged => {
+                    self.stuck_logged = true;
+                    let text = d.to_string();
+                    for part in text.split("; ") {
+                        self.push_log(LogLine {
+                            t_ns: d.t_ns,
+                            text: format!("! {part}"),
+                            tone: Tone::Bad,
+                        });
+                    }
+                }
+                Some(_) => {}
+                None => self.stuck_logged = false,
+            }
+        }
         let (skipped, records) = self.source.take_records(LOG_LINES, &mut self.logged);
         if skipped > 0 {
             self.log_skipped += skipped;

@@ -127,3 +127,67 @@ fn every_lesson_runs_and_draws() {
         }
     }
 }
+
+#[test]
+fn any_terminal_size_draws_without_panicking() {
+    // Small, odd and large sizes, on a lesson with many stages, with the help and the
+    // lesson page up or not.
+    let s = lesson_scenario(1);
+    let lesson = flowbench_tui::lesson(1).expect("lesson 1");
+    let mut app = App::sim(&s, &Options::default())
+        .expect("starts")
+        .with_lesson(lesson);
+    app.advance_to(3_000_000);
+    for w in [1u16, 2, 5, 19, 20, 33, 57, 80, 81, 119, 200, 331] {
+        for h in [1u16, 2, 3, 5, 7, 12, 24, 25, 48, 101] {
+            for (help, page) in [(false, false), (true, false), (false, true)] {
+                app.help = help;
+                app.show_lesson = page;
+                let f = frame(&app, w, h);
+                assert_eq!(f.lines().count(), h as usize);
+            }
+        }
+    }
+    let mut menu = Menu::default();
+    for w in [1u16, 10, 80] {
+        for h in [1u16, 4, 24] {
+            let mut buf = Buffer::empty(Rect::new(0, 0, w, h));
+            ui::render_menu(&menu, buf.area, &mut buf);
+        }
+    }
+    menu.key(key('q'));
+}
+
+#[test]
+fn every_example_scenario_runs_and_draws() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("scenarios/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5);
+    for f in files {
+        let s = flowbench_engine::scenario::load(&f).expect("an example loads");
+        let opts = Options {
+            events: Some(20_000),
+            ..Options::default()
+        };
+        let mut app = App::sim(&s, &opts).expect("an example runs");
+        let mut t = 0;
+        while !app.ended() && t < 200_000_000 {
+            t += 1_000_000;
+            app.advance_to(t);
+            let screen = frame(&app, 100, 30);
+            assert!(
+                screen.contains(&s.stages[0].name),
+                "{}:\n{screen}",
+                f.display()
+            );
+        }
+        assert!(app.ended(), "{} ends", f.display());
+        let v = app.verdict().expect("a verdict once ended");
+        assert_eq!(v, "drained", "{}", f.display());
+    }
+}

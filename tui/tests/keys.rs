@@ -278,3 +278,31 @@ fn the_threads_view_samples_probes_until_the_run_ends() {
         .as_ref()
         .is_some_and(|m| m.0.contains("simulator")));
 }
+
+#[test]
+fn a_stuck_run_says_so_and_logs_why() {
+    // Partition 1's consumer crashes after 10 events: partition 1's events wait forever.
+    let s = flowbench_engine::scenario::parse_str(
+        "[[stage]]\nname = \"p\"\nkind = \"producer\"\nsource = { range = [1, 1000] }\ndispatcher = \"partition\"\npartitions = 2\nhash = \"rem\"\n\
+         [[stage]]\nname = \"c0\"\nkind = \"consumer\"\n[[stage]]\nname = \"c1\"\nkind = \"consumer\"\n[[stage.fault]]\ncrash_after_events = 10\n\
+         [[subscription]]\nproducer = \"p\"\nconsumer = \"c0\"\nmax_demand = 10\npartition = 0\n\
+         [[subscription]]\nproducer = \"p\"\nconsumer = \"c1\"\nmax_demand = 10\npartition = 1\n",
+        "stuck.toml",
+    )
+    .expect("valid");
+    let mut app = App::sim(&s, &Options::default()).expect("starts");
+    app.advance_to(1_000_000);
+    assert!(app.ended());
+    let v = app.verdict().expect("ended");
+    assert!(v.starts_with("stuck"), "{v}");
+    let log: Vec<&str> = app.log.iter().map(|l| l.text.as_str()).collect();
+    assert!(
+        log.iter().any(|l| l.contains("partition queue for `c1`")),
+        "{log:#?}"
+    );
+    // Restarting the crashed consumer un-sticks it.
+    app.select_stage(2);
+    app.key(key('r'));
+    app.advance_to(2_000_000);
+    assert_eq!(app.verdict().as_deref(), Some("drained"));
+}
