@@ -104,6 +104,57 @@ impl Births {
             .collect()
     }
 
+    /// The birth times of `ids` (events of source `stage`), appended to `out` as
+    /// `(time, count)` runs (consecutive ids of one birth run share their time, so a
+    /// chunk usually adds one or two entries). Returns how many were not found. The same
+    /// lookup as [`find`](Births::find), with the source looked up once per chunk.
+    pub(crate) fn times_of(&mut self, stage: usize, ids: &[u64], out: &mut Vec<(u64, u64)>) -> u64 {
+        #[inline]
+        fn push(out: &mut Vec<(u64, u64)>, t: u64) {
+            match out.last_mut() {
+                Some(last) if last.0 == t => last.1 += 1,
+                _ => out.push((t, 1)),
+            }
+        }
+        let Some(src) = self.sources.get_mut(stage) else {
+            return ids.len() as u64;
+        };
+        let mut missing = 0;
+        if !src.monotone {
+            for &id in ids {
+                match src
+                    .runs
+                    .iter()
+                    .rev()
+                    .find(|r| r.first <= id && id <= r.last)
+                {
+                    Some(r) => push(out, r.t),
+                    None => missing += 1,
+                }
+            }
+            return missing;
+        }
+        let mut cur = src.runs.get(src.cursor).copied();
+        for &id in ids {
+            if let Some(r) = cur {
+                if r.first <= id && id <= r.last {
+                    push(out, r.t);
+                    continue;
+                }
+            }
+            let i = src.runs.partition_point(|r| r.last < id);
+            match src.runs.get(i) {
+                Some(r) if r.first <= id => {
+                    src.cursor = i;
+                    cur = Some(*r);
+                    push(out, r.t);
+                }
+                _ => missing += 1,
+            }
+        }
+        missing
+    }
+
     /// The birth time of `id` at source `stage`, if known.
     #[inline]
     pub(crate) fn find(&mut self, stage: usize, id: u64) -> Option<u64> {
@@ -160,6 +211,32 @@ mod tests {
         assert_eq!(b.find(0, 25), Some(200));
         assert_eq!(b.find(0, 31), None);
         assert_eq!(b.find(1, 5), None);
+    }
+
+    #[test]
+    fn times_of_a_chunk_are_the_times_find_gives_in_runs() {
+        let mut b = Births::new(2);
+        b.push(0, 1, 10, 100);
+        b.push(0, 11, 20, 200);
+        b.push(0, 31, 40, 300);
+        let ids = [2, 5, 9, 12, 20, 25, 33, 1, 40, 41];
+        let mut out = Vec::new();
+        let missing = b.times_of(0, &ids, &mut out);
+        assert_eq!(missing, 2, "25 and 41 were never born");
+        assert_eq!(out, [(100, 3), (200, 2), (300, 1), (100, 1), (300, 1)]);
+        let each: Vec<_> = ids.iter().filter_map(|&i| b.find(0, i)).collect();
+        let runs: Vec<_> = out
+            .iter()
+            .flat_map(|&(t, n)| std::iter::repeat_n(t, n as usize))
+            .collect();
+        assert_eq!(runs, each);
+        // A source whose ids repeat takes the newest run, as find does.
+        b.ids_may_repeat(0);
+        b.push(0, 1, 5, 900);
+        let mut out = Vec::new();
+        assert_eq!(b.times_of(0, &[3, 7], &mut out), 0);
+        assert_eq!(out, [(900, 1), (100, 1)]);
+        assert_eq!(b.times_of(1, &[3], &mut out), 1, "stage 1 has no runs");
     }
 
     #[test]

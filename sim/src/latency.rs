@@ -73,9 +73,17 @@ impl Histogram {
     /// Counts one value.
     #[inline]
     pub fn record(&mut self, v: u64) {
-        self.counts[index(v)] += 1;
-        self.count += 1;
-        self.max = self.max.max(v);
+        self.record_n(v, 1);
+    }
+
+    /// Counts the value `v` `n` times.
+    #[inline]
+    pub fn record_n(&mut self, v: u64, n: u64) {
+        self.counts[index(v)] += n;
+        self.count += n;
+        if n > 0 {
+            self.max = self.max.max(v);
+        }
     }
 
     /// How many values were recorded.

@@ -806,8 +806,8 @@ impl<'s, 'w> Sim<'s, 'w> {
         if events > 0 {
             self.crash_after_events(s, done);
         }
-        for born in self.tap.born.drain(..) {
-            self.hist.record(done.saturating_sub(born));
+        for (born, n) in self.tap.born.drain(..) {
+            self.hist.record_n(done.saturating_sub(born), n);
         }
         self.route(s, done);
         self.refresh_held(s);

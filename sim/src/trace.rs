@@ -157,8 +157,9 @@ pub(crate) struct Tap<'w> {
     now: u64,
     stage: u32,
     gather: bool,
-    /// Birth times of the events handled by a consumer during the current step.
-    pub(crate) born: Vec<u64>,
+    /// Birth times of the events handled by a consumer during the current step, as
+    /// `(time, count)` runs.
+    pub(crate) born: Vec<(u64, u64)>,
     /// Consumed events whose birth was not found.
     pub(crate) unmeasured: u64,
     pub(crate) births: Births,
@@ -327,6 +328,19 @@ impl<'w> Tap<'w> {
     /// `events` as inclusive ranges of consecutive ids.
     #[inline]
     fn events(&mut self, ev: &[u64]) {
+        if let (Some(&first), None) = (ev.first(), self.out.as_ref()) {
+            // Often one run (a source's batch): checked without a branch per id, so the
+            // check vectorises; then folded as that one range.
+            let off = ev
+                .iter()
+                .zip(0u64..)
+                .fold(0u64, |acc, (&e, i)| acc | (e ^ first.wrapping_add(i)));
+            if off == 0 {
+                let last = first.wrapping_add(ev.len() as u64 - 1);
+                self.hash = fold(fold(self.hash, first), last);
+                return;
+            }
+        }
         let mut h = self.hash;
         let mut out = self.out.as_mut();
         if let Some(o) = out.as_mut() {
@@ -493,10 +507,21 @@ impl Observer<u64, u64> for Tap<'_> {
         self.events(events);
         self.end();
         if self.gather {
-            for &e in events {
-                match self.born_of(from.link, e) {
-                    Some(t) => self.born.push(t),
-                    None => self.unmeasured += 1,
+            match self.link_sources.get(from.link as usize).map(Vec::as_slice) {
+                // The usual case: one source upstream; look it up once for the chunk.
+                Some(&[src]) => {
+                    self.unmeasured += self.births.times_of(src as usize, events, &mut self.born);
+                }
+                _ => {
+                    for &e in events {
+                        match self.born_of(from.link, e) {
+                            Some(t) => match self.born.last_mut() {
+                                Some(last) if last.0 == t => last.1 += 1,
+                                _ => self.born.push((t, 1)),
+                            },
+                            None => self.unmeasured += 1,
+                        }
+                    }
                 }
             }
         }

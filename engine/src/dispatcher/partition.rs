@@ -120,15 +120,23 @@ impl<T> PartitionDispatcher<T> {
         let mut taken = 0u64;
         let mut dropped = Vec::new();
         let n = self.parts.len();
-        while self.waiting > 0 {
-            let Some(e) = src.pop_front() else { break };
-            taken += 1;
-            match self.hash.call(&e) {
-                Some(p) if (p as usize) < n => {
-                    self.parts[p as usize].staged.push(e);
-                    self.waiting -= 1;
+        // In chunks of at most `waiting` events from the front: each routed event uses one
+        // unit of demand and a dropped one none, so a chunk never routes more than the
+        // demand left, and the loop stops as soon as it is used up (as one event at a time
+        // would).
+        while self.waiting > 0 && !src.is_empty() {
+            let k = usize::try_from(self.waiting)
+                .unwrap_or(usize::MAX)
+                .min(src.len());
+            taken += k as u64;
+            for e in src.drain(..k) {
+                match self.hash.call(&e) {
+                    Some(p) if (p as usize) < n => {
+                        self.parts[p as usize].staged.push(e);
+                        self.waiting -= 1;
+                    }
+                    _ => dropped.push(e),
                 }
-                _ => dropped.push(e),
             }
         }
         sink.drop_events(DropCause::Hash, &dropped);
@@ -136,7 +144,10 @@ impl<T> PartitionDispatcher<T> {
             if part.staged.is_empty() {
                 continue;
             }
-            let mut staged = std::mem::take(&mut part.staged);
+            // The next batch is likely as big as this one: start it at this size, so it
+            // does not grow by doubling from nothing.
+            let cap = part.staged.len();
+            let mut staged = std::mem::replace(&mut part.staged, Vec::with_capacity(cap));
             if part.left && self.on_missing == OnMissing::Drop {
                 // Lost, and asked for again: the demand they used goes back.
                 sink.lose(LostCause::PartitionCancelled, &staged);

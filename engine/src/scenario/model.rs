@@ -178,9 +178,17 @@ impl HashDef {
     /// The partition of `id`, or `None` when it is dropped.
     #[inline]
     pub fn partition(self, id: u64, partitions: u32) -> Option<u32> {
+        // A power-of-two modulus (the usual partition count) is a mask, not a division.
+        let m = |x: u64, modulus: u64| {
+            if modulus.is_power_of_two() {
+                x & (modulus - 1)
+            } else {
+                x % modulus
+            }
+        };
         let v = match self {
-            HashDef::Rem { modulus } => id % modulus,
-            HashDef::Mix { modulus } => crate::hash::mix64(id) % modulus,
+            HashDef::Rem { modulus } => m(id, modulus),
+            HashDef::Mix { modulus } => m(crate::hash::mix64(id), modulus),
         };
         (v < u64::from(partitions)).then_some(v as u32)
     }
