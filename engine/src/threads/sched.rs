@@ -558,14 +558,16 @@ mod queue {
         }
 
         /// Moves this worker's slot to its deque, where others can steal it; `true` if
-        /// its deque holds work.
+        /// its deque now holds more than this worker takes next (the slot's stage, which
+        /// it pops first): only then does a sleeper's wake-up buy parallel work rather
+        /// than a worker that wakes, finds nothing and sleeps again.
         pub(crate) fn spill(&self) -> bool {
             LOCAL.with(|l| match l.try_borrow().ok().as_deref() {
                 Some(Some(m)) if m.pool == self.id => {
                     if let Some(t) = self.slots[m.me].take() {
                         m.deque.push(t);
                     }
-                    !m.deque.is_empty()
+                    m.deque.len() > 1
                 }
                 _ => false,
             })
