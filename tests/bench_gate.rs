@@ -138,7 +138,9 @@ fn a_tampered_or_foreign_baseline_is_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     assert!(out(&o).contains("not a flowbench baseline"), "{}", out(&o));
     // Another suite version.
-    let v = text.replace("\"suite_version\": 1", "\"suite_version\": 999");
+    let ours = format!("\"suite_version\": {}", flowbench_bench::SUITE_VERSION);
+    assert!(text.contains(&ours), "the saved baseline says its version");
+    let v = text.replace(&ours, "\"suite_version\": 999");
     let other = write("other-version.json", &v);
     let o = flowbench(&["bench", "--scenario", &scenario, "--baseline", &other]);
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));

@@ -144,27 +144,28 @@ impl<T> PartitionDispatcher<T> {
             if part.staged.is_empty() {
                 continue;
             }
-            // The next batch is likely as big as this one: start it at this size, so it
-            // does not grow by doubling from nothing.
-            let cap = part.staged.len();
-            let mut staged = std::mem::replace(&mut part.staged, Vec::with_capacity(cap));
             if part.left && self.on_missing == OnMissing::Drop {
                 // Lost, and asked for again: the demand they used goes back.
-                sink.lose(LostCause::PartitionCancelled, &staged);
-                let n = staged.len() as u64;
+                sink.lose(LostCause::PartitionCancelled, &part.staged);
+                let n = part.staged.len() as u64;
+                part.staged.clear();
                 self.waiting += n;
                 sink.resupply += n;
                 continue;
             }
             if !part.queue.is_empty() || part.holder.is_none() {
-                part.queue.extend(staged);
+                part.queue.extend(part.staged.drain(..));
                 continue;
             }
-            let k = part.demand.min(staged.len() as u64) as usize;
+            let k = part.demand.min(part.staged.len() as u64) as usize;
             part.demand -= k as u64;
-            part.queue.extend(staged.drain(k..));
+            part.queue.extend(part.staged.drain(k..));
             if let Some(sub) = part.holder {
-                sink.send(sub, staged);
+                // The batch leaves with its buffer; the next one is likely as big, so it
+                // starts at this size instead of growing by doubling from nothing.
+                let cap = part.staged.len();
+                let batch = std::mem::replace(&mut part.staged, Vec::with_capacity(cap));
+                sink.send(sub, batch);
             }
         }
         taken
