@@ -296,11 +296,10 @@ pub fn tui(args: &TuiArgs) -> Result<bool, Failure> {
     result.context("terminal").map_err(bad)?;
     let verdict = app.verdict();
     println!(
-        "flowbench tui: left {} at {} ({} change{}){}",
+        "flowbench tui: left {} at {} ({}){}",
         app.name,
         ui::fmt_ns(app.state.t_ns),
-        app.changes,
-        if app.changes == 1 { "" } else { "s" },
+        flowbench_tui::explain::plural(app.changes() as u64, "change"),
         verdict
             .as_deref()
             .map_or(String::new(), |v| format!("; {v}"))
@@ -308,5 +307,5 @@ pub fn tui(args: &TuiArgs) -> Result<bool, Failure> {
     if let Some((m, _)) = &app.message {
         println!("last message: {m}");
     }
-    Ok(!verdict.is_some_and(|v| v.starts_with("stuck")))
+    Ok(!app.is_stuck())
 }

@@ -33,6 +33,15 @@ struct Source {
     duplicates: u64,
 }
 
+/// Appends birth time `t` to `(time, count)` runs.
+#[inline]
+pub(crate) fn push_time(out: &mut Vec<(u64, u64)>, t: u64) {
+    match out.last_mut() {
+        Some(last) if last.0 == t => last.1 += 1,
+        _ => out.push((t, 1)),
+    }
+}
+
 /// Birth runs of every source stage (indexed by stage id; empty for other stages).
 #[derive(Debug, Default)]
 pub(crate) struct Births {
@@ -109,13 +118,6 @@ impl Births {
     /// chunk usually adds one or two entries). Returns how many were not found. The same
     /// lookup as [`find`](Births::find), with the source looked up once per chunk.
     pub(crate) fn times_of(&mut self, stage: usize, ids: &[u64], out: &mut Vec<(u64, u64)>) -> u64 {
-        #[inline]
-        fn push(out: &mut Vec<(u64, u64)>, t: u64) {
-            match out.last_mut() {
-                Some(last) if last.0 == t => last.1 += 1,
-                _ => out.push((t, 1)),
-            }
-        }
         let Some(src) = self.sources.get_mut(stage) else {
             return ids.len() as u64;
         };
@@ -128,7 +130,7 @@ impl Births {
                     .rev()
                     .find(|r| r.first <= id && id <= r.last)
                 {
-                    Some(r) => push(out, r.t),
+                    Some(r) => push_time(out, r.t),
                     None => missing += 1,
                 }
             }
@@ -138,7 +140,7 @@ impl Births {
         for &id in ids {
             if let Some(r) = cur {
                 if r.first <= id && id <= r.last {
-                    push(out, r.t);
+                    push_time(out, r.t);
                     continue;
                 }
             }
@@ -147,7 +149,7 @@ impl Births {
                 Some(r) if r.first <= id => {
                     src.cursor = i;
                     cur = Some(*r);
-                    push(out, r.t);
+                    push_time(out, r.t);
                 }
                 _ => missing += 1,
             }

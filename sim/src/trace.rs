@@ -330,7 +330,8 @@ impl<'w> Tap<'w> {
     fn events(&mut self, ev: &[u64]) {
         if let (Some(&first), None) = (ev.first(), self.out.as_ref()) {
             // Often one run (a source's batch): checked without a branch per id, so the
-            // check vectorises; then folded as that one range.
+            // check vectorises; then folded as that one range (about 2 % of the default
+            // scenario's instructions).
             let off = ev
                 .iter()
                 .zip(0u64..)
@@ -515,10 +516,7 @@ impl Observer<u64, u64> for Tap<'_> {
                 _ => {
                     for &e in events {
                         match self.born_of(from.link, e) {
-                            Some(t) => match self.born.last_mut() {
-                                Some(last) if last.0 == t => last.1 += 1,
-                                _ => self.born.push((t, 1)),
-                            },
+                            Some(t) => crate::births::push_time(&mut self.born, t),
                             None => self.unmeasured += 1,
                         }
                     }

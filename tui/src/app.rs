@@ -108,8 +108,6 @@ pub struct App<'s> {
     logged: usize,
     /// The deadlock report of a stuck run is in the log.
     stuck_logged: bool,
-    /// Changes made (for the status line).
-    pub changes: usize,
 }
 
 impl<'s> App<'s> {
@@ -140,7 +138,6 @@ impl<'s> App<'s> {
             name,
             logged: 0,
             stuck_logged: false,
-            changes: 0,
         };
         app.select_stage(0);
         app.refresh();
@@ -217,6 +214,19 @@ impl<'s> App<'s> {
     /// Whether nothing more will happen.
     pub fn ended(&self) -> bool {
         self.source.ended()
+    }
+
+    /// The changes made to the run so far (only a simulated run takes any).
+    pub fn changes(&self) -> usize {
+        match &self.source {
+            Source::Sim(s) => s.stepper().changes().len(),
+            _ => 0,
+        }
+    }
+
+    /// Whether the run ended without draining: it can make no progress.
+    pub fn is_stuck(&self) -> bool {
+        self.verdict().is_some_and(|v| v.starts_with("stuck"))
     }
 
     /// A replay's position and length, in records.
@@ -482,7 +492,6 @@ impl<'s> App<'s> {
     fn change(&mut self, c: Change, what: String) {
         match self.source.apply(c) {
             Ok(()) => {
-                self.changes += 1;
                 self.message = Some((what, Tone::Change));
                 self.refresh();
             }

@@ -36,7 +36,8 @@ fn ids(r: &Record) -> String {
     }
 }
 
-fn plural(n: u64, one: &str) -> String {
+/// `1 event`, `2 events`.
+pub fn plural(n: u64, one: &str) -> String {
     if n == 1 {
         format!("1 {one}")
     } else {

@@ -75,7 +75,7 @@ fn us(t_ns: u64) -> u64 {
 }
 
 /// `text` (the scenario file `file`) with `changes` written in, checked by parsing it.
-/// `stage_names` and `links` are the scenario's, to check that the file's tables match.
+/// `stages` and `links` are the scenario's counts, to check that the file's tables match.
 pub fn patched(
     text: &str,
     file: &str,

@@ -190,11 +190,6 @@ impl Replay {
         self.pos
     }
 
-    /// The time of the last record.
-    pub fn end_ns(&self) -> u64 {
-        self.records.last().map_or(0, |r| r.t_ns)
-    }
-
     fn restore(&mut self, target: usize) {
         let k = self
             .keyframes

@@ -244,22 +244,14 @@ fn draw_box(app: &App, i: usize, r: Rect, buf: &mut Buffer) {
     let n = inner.height as usize;
     if n == 1 {
         // One line: the compact summary.
-        let r = Rect::new(inner.x.saturating_sub(1), inner.y, inner.width + 1, 1);
-        let row = compact(app, i);
-        put(buf, r.x + 1, r.y, inner.width, &row.0, Style::new());
-        let used = row.0.chars().count() as u16;
-        if let Some(a) = row.1 {
-            if used < inner.width {
-                put(
-                    buf,
-                    r.x + 1 + used,
-                    r.y,
-                    inner.width - used,
-                    &a,
-                    Style::new().fg(BAD).add_modifier(Modifier::BOLD),
-                );
-            }
-        }
+        let (row, alarm) = compact(app, i);
+        put_line(
+            buf,
+            Rect::new(inner.x, inner.y, inner.width, 1),
+            &row,
+            Style::new(),
+            alarm.as_deref(),
+        );
         return;
     }
     let (rows, alarm) = rows_of(app, i, inner.width as usize);
@@ -315,24 +307,24 @@ fn draw_line_row(app: &App, i: usize, r: Rect, buf: &mut Buffer) {
         name.push(' ');
     }
     let (row, alarm) = compact(app, i);
-    let alarm = alarm.unwrap_or_default();
     let text = format!("{}{name} {row}", if sel { ">" } else { " " });
     let style = if sel {
         Style::new().fg(SEL).add_modifier(Modifier::BOLD)
     } else {
         Style::new()
     };
-    put(buf, r.x, r.y, r.width, &text, style);
+    put_line(buf, r, &text, style, alarm.as_deref());
+}
+
+/// `text` on the first row of `r`, then `alarm` (drops, losses) right after it in red.
+fn put_line(buf: &mut Buffer, r: Rect, text: &str, style: Style, alarm: Option<&str>) {
+    put(buf, r.x, r.y, r.width, text, style);
     let used = text.chars().count() as u16;
-    if !alarm.is_empty() && used < r.width {
-        put(
-            buf,
-            r.x + used,
-            r.y,
-            r.width - used,
-            &alarm,
-            Style::new().fg(BAD).add_modifier(Modifier::BOLD),
-        );
+    if let Some(a) = alarm {
+        if used < r.width {
+            let bad = Style::new().fg(BAD).add_modifier(Modifier::BOLD);
+            put(buf, r.x + used, r.y, r.width - used, a, bad);
+        }
     }
 }
 
@@ -562,13 +554,10 @@ fn status(app: &App) -> Line<'static> {
             app.runtime()
         )),
     ];
-    if app.changes > 0 {
+    let changes = app.changes();
+    if changes > 0 {
         spans.push(Span::styled(
-            format!(
-                " · {} change{}",
-                app.changes,
-                if app.changes == 1 { "" } else { "s" }
-            ),
+            format!(" · {}", crate::explain::plural(changes as u64, "change")),
             Style::new().fg(CHANGE),
         ));
     }

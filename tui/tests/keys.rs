@@ -61,13 +61,13 @@ fn demand_keys_change_the_selected_subscription_live() {
     }
     assert_eq!(bounds(&app), (1, 0), "never below max 1, min 0");
     // > . , , < and three more < change something; the last three presses do not.
-    assert_eq!(app.changes, 8);
+    assert_eq!(app.changes(), 8);
     let changes: Vec<_> = app
         .log
         .iter()
         .filter(|l| l.text.starts_with("you set"))
         .collect();
-    assert_eq!(changes.len(), app.changes, "every change goes to the log");
+    assert_eq!(changes.len(), app.changes(), "every change goes to the log");
     // The run goes on with the new bounds: asks of at most 1 from now on.
     app.advance_to(2_000_000);
     assert!(app.state.links[0].outstanding <= 1);
@@ -125,7 +125,7 @@ fn slow_crash_and_restart_the_selected_stage() {
     app.key(key('r'));
     app.advance_to(300_000);
     assert!(app.state.stages[b_slow].exit.is_none(), "up again");
-    assert_eq!(app.changes, 4);
+    assert_eq!(app.changes(), 4);
 }
 
 #[test]
