@@ -515,13 +515,26 @@ fn load_calibration(path: Option<&Path>) -> Result<Option<flowbench_sim::Runtime
         .with_context(|| format!("{} is not a flowbench calibration profile", path.display()))
         .map_err(Failure::BadInput)?;
     say!(
-        "note: charging the threads runtime's costs from {} ({} ns a message, {} ps an event, {} cores)",
+        "note: charging the threads runtime's costs from {} ({})",
         path.display(),
-        c.costs.message_ns,
-        c.costs.event_ps,
-        c.costs.cores
+        costs_text(&c.costs)
     );
     Ok(Some(c.costs))
+}
+
+/// A calibration's costs in words.
+fn costs_text(c: &flowbench_sim::RuntimeCosts) -> String {
+    format!(
+        "{} ns a message, {} ps an event, {} ps a partitioned event, {} ps a broadcast copy, \
+         {} us to start and stop a run plus {} us a stage, {} cores",
+        c.message_ns,
+        c.event_ps,
+        c.route_ps,
+        c.copy_ps,
+        c.start_ns / 1000,
+        c.stage_start_ns / 1000,
+        c.cores
+    )
 }
 
 fn calibrate(output: &Path, json: bool) -> Result<bool, Failure> {
@@ -536,12 +549,11 @@ fn calibrate(output: &Path, json: bool) -> Result<bool, Failure> {
         println!("{}", serde_json::to_string(&c).unwrap_or_default());
     } else {
         println!(
-            "calibrated: {} ns a message, {} ps an event, {} cores ({} events/s one by one, {} batched); written to {}",
-            c.costs.message_ns,
-            c.costs.event_ps,
-            c.costs.cores,
+            "calibrated: {} ({} events/s one by one, {} batched, {} partitioned); written to {}",
+            costs_text(&c.costs),
             c.one_by_one_eps,
             c.batched_eps,
+            c.partition_eps,
             output.display()
         );
     }

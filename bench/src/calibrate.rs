@@ -1,21 +1,38 @@
 //! `flowbench calibrate`: what the threads runtime itself costs on this machine, so that
 //! the simulator can predict it.
 //!
-//! Two short pipelines on threads give two equations. Producer → consumer with
-//! `max_demand = 1`: every event is an ask and a batch, each stage takes one message per
-//! event, so one event takes `message + event`. With `max_demand = 10 000` a message
-//! carries 5 000 events, so one event takes `event` (plus a negligible share of a
-//! message). The simulator then charges `message_ns` per protocol message a stage takes
-//! and `event_ps` per event it moves, and runs at most `cores` stages at once.
+//! Short fixed scenarios on threads, each run `reps` times (the median counts), give one
+//! equation each, solved in order:
+//!
+//! - **start**: producer → consumer and an 8-stage chain with one event: what starting and
+//!   stopping a run costs (spawning the workers, the first slices, joining them), fixed
+//!   and per stage;
+//! - **event**: producer → consumer with `max_demand = 10 000` (a message carries 5 000
+//!   events): one event takes `event`;
+//! - **message**: producer → consumer with `max_demand = 1`: every event is an ask and a
+//!   batch, each stage takes one message per event, so one event takes `message + event`;
+//! - **crowded**: a chain of more stages than cores at `max_demand = 1`, where the cores
+//!   share the stages' messages;
+//! - **route**: a producer with a 4-partition dispatcher and four consumers: the producer
+//!   pays `event + route` per event;
+//! - **copy**: a producer with a broadcast dispatcher and three consumers: the producer
+//!   pays `event + 3 × copy` per event.
+//!
+//! The time of each run, less its start, over its events gives the figure. The simulator
+//! then charges `message_ns` per protocol message a stage takes, `event_ps` per event it
+//! moves, `route_ps` or `copy_ps` per event its dispatcher hands out, adds the start to
+//! the run's virtual time, and runs at most `cores` stages at once.
+
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use flowbench_engine::Demand;
+use flowbench_engine::scenario::{parse_str, Scenario};
+use flowbench_engine::threads::scenario::{run_scenario, ScenarioRunOptions};
 use flowbench_sim::RuntimeCosts;
 
 use crate::baseline::{utc_now, Machine};
 use crate::metric::median;
-use crate::pipelines;
 
 /// A calibration profile, as `flowbench calibrate` writes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,43 +49,171 @@ pub struct Calibration {
     pub batched_eps: u64,
     /// A chain of more stages than cores at `max_demand = 1`, events/s (median).
     pub crowded_eps: u64,
+    /// A producer with a 4-partition dispatcher and four consumers, events/s (median).
+    #[serde(default)]
+    pub partition_eps: u64,
+    /// A producer with a broadcast dispatcher and three consumers, events/s (median).
+    #[serde(default)]
+    pub broadcast_eps: u64,
 }
 
-/// Measures this machine (`reps` runs of each pipeline; about a second in all).
-pub fn calibrate(reps: usize) -> Calibration {
-    let rate = |stages: usize, events: u64, max: u64, min: u64| {
-        let d = match Demand::new(max, Some(min)) {
-            Ok(d) => d,
-            Err(e) => panic!("{e}"),
-        };
-        let rates: Vec<f64> = (0..reps.max(1))
-            .map(|_| events as f64 / pipelines::flowbench_chain(stages, events, d).as_secs_f64())
-            .collect();
-        median(&rates)
+/// One of the fixed calibration scenarios, as scenario text: a `range` source of
+/// `events` events, then `middles` pass-through stages, then `consumers` consumers fed
+/// by the last stage's `dispatcher`, every subscription with `max`/`min` demand.
+pub fn pipeline_text(
+    events: u64,
+    middles: usize,
+    consumers: usize,
+    dispatcher: &str,
+    max: u64,
+    min: u64,
+) -> String {
+    let mut t = String::from("name = \"calibration\"\n");
+    let stage = |t: &mut String, name: &str, kind: &str, extra: &str| {
+        let _ = write!(
+            t,
+            "\n[[stage]]\nname = \"{name}\"\nkind = \"{kind}\"\n{extra}"
+        );
     };
+    let dispatch = match dispatcher {
+        "partition" => {
+            format!("dispatcher = \"partition\"\npartitions = {consumers}\nhash = \"mix\"\n")
+        }
+        "broadcast" => "dispatcher = \"broadcast\"\n".to_string(),
+        _ => String::new(),
+    };
+    let last_dispatch = |i: usize| if i == middles { dispatch.as_str() } else { "" };
+    stage(
+        &mut t,
+        "s0",
+        "producer",
+        &format!(
+            "source = {{ range = [1, {}] }}\n{}",
+            events.max(1),
+            last_dispatch(0)
+        ),
+    );
+    for i in 1..=middles {
+        stage(
+            &mut t,
+            &format!("s{i}"),
+            "producer_consumer",
+            last_dispatch(i),
+        );
+    }
+    for c in 0..consumers.max(1) {
+        stage(&mut t, &format!("c{c}"), "consumer", "");
+    }
+    let link = |t: &mut String, p: &str, c: &str, extra: &str| {
+        let _ = write!(
+            t,
+            "\n[[subscription]]\nproducer = \"{p}\"\nconsumer = \"{c}\"\nmax_demand = {max}\nmin_demand = {min}\n{extra}"
+        );
+    };
+    for i in 1..=middles {
+        link(&mut t, &format!("s{}", i - 1), &format!("s{i}"), "");
+    }
+    for c in 0..consumers.max(1) {
+        let part = if dispatcher == "partition" {
+            format!("partition = {c}\n")
+        } else {
+            String::new()
+        };
+        link(&mut t, &format!("s{middles}"), &format!("c{c}"), &part);
+    }
+    t
+}
+
+/// Seconds of the median of `reps` threads runs of `scenario`.
+fn seconds(scenario: &Scenario, reps: usize) -> f64 {
+    let opts = ScenarioRunOptions::default();
+    let runs: Vec<f64> = (0..reps.max(1))
+        .map(|_| match run_scenario(scenario, &opts) {
+            Ok(o) => o.outcome.elapsed.as_secs_f64(),
+            Err(e) => panic!("a calibration scenario failed on threads: {e}"),
+        })
+        .collect();
+    median(&runs)
+}
+
+/// Measures this machine (`reps` runs of each scenario; about two seconds in all at 5).
+pub fn calibrate(reps: usize) -> Calibration {
     let machine = Machine::this();
-    let one = rate(2, 20_000, 1, 0);
-    let batched = rate(2, 5_000_000, 10_000, 5_000);
-    let event_ns = 1e9 / batched.max(1.0);
-    let message_ns = (1e9 / one.max(1.0) - event_ns).max(0.0);
+    let time = |events: u64, middles: usize, consumers: usize, dispatcher: &str, max: u64| {
+        let text = pipeline_text(events, middles, consumers, dispatcher, max, max / 2);
+        match parse_str(&text, "calibration.toml") {
+            Ok(s) => seconds(&s, reps),
+            Err(e) => panic!("a calibration scenario does not parse: {e}"),
+        }
+    };
+    // Start and stop: a run of one event, two stages and eight.
+    let start_2 = time(1, 0, 1, "demand", 1000) * 1e9;
+    let start_8 = time(1, 6, 1, "demand", 1000) * 1e9;
+    let stage_start = ((start_8 - start_2) / 6.0).max(0.0);
+    let start = (start_2 - 2.0 * stage_start).max(0.0);
+    let start_of = |stages: usize| start + stage_start * stages as f64;
+    // Nanoseconds an event of a run of `events` events over `stages` stages, less the start.
+    let per_event = |secs: f64, events: u64, stages: usize| {
+        ((secs * 1e9 - start_of(stages)) / events as f64).max(0.0)
+    };
+    let batched_events = 5_000_000;
+    let batched = time(batched_events, 0, 1, "demand", 10_000);
+    let event_ns = per_event(batched, batched_events, 2).max(1e-3);
+    let one_events = 20_000;
+    let one = time(one_events, 0, 1, "demand", 1);
+    let message_ns = (per_event(one, one_events, 2) - event_ns).max(0.0);
     // A chain of more stages than cores at `max_demand = 1`: each inner stage takes two
     // messages an event (the batch, and its consumer's ask), the ends one; the cores
     // share that work.
     let n = 2 * machine.cores + 2;
-    let crowded = rate(n, 4_000, 1, 0);
-    let per_event_work = 1e9 * machine.cores as f64 / crowded.max(1.0);
+    let crowded_events = 4_000;
+    let crowded = time(crowded_events, n - 2, 1, "demand", 1);
+    let per_event_work = per_event(crowded, crowded_events, n) * machine.cores as f64;
     let crowded_ns = (per_event_work / (2 * n - 2) as f64 - event_ns).max(message_ns);
+    // A fan-out's producer is its bottleneck: it pays the event and the dispatching.
+    let fan_events = 5_000_000;
+    let partition = time(fan_events, 0, 4, "partition", 10_000);
+    let route_ns = (per_event(partition, fan_events, 5) - event_ns).max(0.0);
+    let broadcast = time(fan_events, 0, 3, "broadcast", 10_000);
+    let copy_ns = ((per_event(broadcast, fan_events, 4) - event_ns) / 3.0).max(0.0);
+    let eps = |events: u64, secs: f64| (events as f64 / secs.max(1e-9)).round() as u64;
     Calibration {
         costs: RuntimeCosts {
             message_ns: message_ns.round() as u64,
             crowded_message_ns: crowded_ns.round() as u64,
             event_ps: (event_ns * 1000.0).round() as u64,
+            route_ps: (route_ns * 1000.0).round() as u64,
+            copy_ps: (copy_ns * 1000.0).round() as u64,
+            start_ns: start.round() as u64,
+            stage_start_ns: stage_start.round() as u64,
             cores: u32::try_from(machine.cores).unwrap_or(u32::MAX),
         },
         machine,
         date: utc_now(),
-        one_by_one_eps: one.round() as u64,
-        batched_eps: batched.round() as u64,
-        crowded_eps: crowded.round() as u64,
+        one_by_one_eps: eps(one_events, one),
+        batched_eps: eps(batched_events, batched),
+        crowded_eps: eps(crowded_events, crowded),
+        partition_eps: eps(fan_events, partition),
+        broadcast_eps: eps(fan_events, broadcast),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_calibration_pipeline_parses() {
+        for (middles, consumers, dispatcher) in [
+            (0, 1, "demand"),
+            (6, 1, "demand"),
+            (0, 4, "partition"),
+            (0, 3, "broadcast"),
+        ] {
+            let text = pipeline_text(10, middles, consumers, dispatcher, 1, 0);
+            let s = parse_str(&text, "c.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(s.stages.len(), 1 + middles + consumers, "{text}");
+            assert_eq!(s.links.len(), middles + consumers, "{text}");
+        }
     }
 }

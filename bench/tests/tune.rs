@@ -146,6 +146,7 @@ fn the_coarse_recommendation_is_within_5_percent_of_a_fine_grid() {
         crowded_message_ns: 4_000,
         event_ps: 2_000,
         cores: 2,
+        ..flowbench_sim::RuntimeCosts::default()
     };
     for (name, text) in [
         (

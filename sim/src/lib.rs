@@ -124,11 +124,14 @@ pub struct SimOptions {
 ///
 /// ```
 /// use flowbench_sim::RuntimeCosts;
-/// let c = RuntimeCosts { message_ns: 2000, crowded_message_ns: 9000, event_ps: 2500, cores: 2 };
-/// assert_eq!(c.step_ns(true, 1000), 2000 + 2500);
-/// assert_eq!(c.step_ns(false, 0), 0);
+/// let c = RuntimeCosts { message_ns: 2000, event_ps: 2500, route_ps: 8000, cores: 2, ..RuntimeCosts::default() };
+/// // A message and 1000 events, 400 of them emitted through a partition dispatcher.
+/// assert_eq!(c.step_ns(true, 1000, 400 * c.route_ps), 2000 + 2500 + 3200);
+/// assert_eq!(c.step_ns(false, 0, 0), 0);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct RuntimeCosts {
     /// Per protocol message a stage takes from its mailbox (ask, events, subscribe,
     /// cancel), ns: the mailbox, the wake-up, the driver's step.
@@ -138,15 +141,56 @@ pub struct RuntimeCosts {
     pub crowded_message_ns: u64,
     /// Per event handled or emitted, picoseconds: moving it through a batch.
     pub event_ps: u64,
+    /// Per event a partition dispatcher routes, picoseconds, on top of `event_ps`:
+    /// hashing it and queueing it for its partition.
+    #[serde(default)]
+    pub route_ps: u64,
+    /// Per copy a broadcast dispatcher hands to a subscriber, picoseconds, on top of
+    /// `event_ps`.
+    #[serde(default)]
+    pub copy_ps: u64,
+    /// Starting and stopping a run, ns: spawning the workers, the first slices, joining
+    /// them. Added to the run's virtual time.
+    #[serde(default)]
+    pub start_ns: u64,
+    /// The same for each stage of the run, ns.
+    #[serde(default)]
+    pub stage_start_ns: u64,
     /// Cores of the machine: at most this many stages run at once.
     pub cores: u32,
 }
 
 impl RuntimeCosts {
-    /// The runtime's cost of a step that took a message (`message`) and moved `events`.
-    pub fn step_ns(&self, message: bool, events: u64) -> u64 {
+    /// The runtime's cost of a step that took a message (`message`), moved `events` and
+    /// routed or copied events worth `dispatch_ps` picoseconds.
+    pub fn step_ns(&self, message: bool, events: u64, dispatch_ps: u64) -> u64 {
         let m = if message { self.message_ns } else { 0 };
-        m.saturating_add(self.event_ps.saturating_mul(events) / 1000)
+        let ps = self
+            .event_ps
+            .saturating_mul(events)
+            .saturating_add(dispatch_ps);
+        m.saturating_add(ps / 1000)
+    }
+
+    /// The dispatching cost per event emitted by a stage with `dispatcher` and `outputs`
+    /// subscribers, picoseconds.
+    pub fn dispatch_ps(
+        &self,
+        dispatcher: &flowbench_engine::scenario::DispatcherDef,
+        outputs: usize,
+    ) -> u64 {
+        use flowbench_engine::scenario::DispatcherDef;
+        match dispatcher {
+            DispatcherDef::Partition { .. } => self.route_ps,
+            DispatcherDef::Broadcast => self.copy_ps.saturating_mul(outputs as u64),
+            DispatcherDef::Demand { .. } => 0,
+        }
+    }
+
+    /// Starting and stopping a run of `stages` stages, ns.
+    pub fn run_start_ns(&self, stages: usize) -> u64 {
+        self.start_ns
+            .saturating_add(self.stage_start_ns.saturating_mul(stages as u64))
     }
 }
 

@@ -129,6 +129,8 @@ struct StageRt {
     arrivals: Option<ArrivalRt>,
     /// First id of a `range` / `counter` source: the n-th event emitted is `base + n`.
     id_base: Option<u64>,
+    /// With runtime costs: what dispatching one emitted event costs, picoseconds.
+    dispatch_ps: u64,
     held: u64,
     mailbox_peak: u64,
 }
@@ -159,6 +161,7 @@ impl StageRt {
             retired: None,
             arrivals,
             id_base: sp.id_base,
+            dispatch_ps: 0,
             held: 0,
             mailbox_peak: 0,
             name: sp.name,
@@ -343,12 +346,18 @@ impl<'s, 'w> Sim<'s, 'w> {
         };
         let plan =
             RunPlan::new(scenario, &popts, Runtime::Sim).map_err(|e| SimError::plan(seed, e))?;
-        let stages: Vec<StageRt> = plan
+        let mut stages: Vec<StageRt> = plan
             .stages
             .into_iter()
             .zip(plan::cores(scenario, &popts))
             .map(|(sp, core)| StageRt::new(sp, core, seed))
             .collect();
+        if let Some(c) = &setup.costs {
+            for (i, st) in stages.iter_mut().enumerate() {
+                let outputs = scenario.links.iter().filter(|l| l.producer == i).count();
+                st.dispatch_ps = c.dispatch_ps(&scenario.stages[i].dispatcher, outputs);
+            }
+        }
         let links = Self::links(scenario, seed);
         let names: Vec<String> = scenario.stages.iter().map(|s| s.name.clone()).collect();
         let ends = links.iter().map(|l| (l.producer, l.consumer)).collect();
@@ -792,7 +801,8 @@ impl<'s, 'w> Sim<'s, 'w> {
         let events = (after.handled - before.handled).max(emitted);
         let mut d = st.service_ns(events, after.batches - before.batches, now);
         if let Some(c) = &self.costs {
-            d = d.saturating_add(c.step_ns(message, events));
+            let dispatch = st.dispatch_ps.saturating_mul(emitted);
+            d = d.saturating_add(c.step_ns(message, events, dispatch));
         }
         if emitted > 0 {
             if let Some(base) = st.id_base {
@@ -1326,6 +1336,10 @@ impl<'s, 'w> Sim<'s, 'w> {
             }
         }
         let t = self.now;
+        // The threads runtime's start and stop, when predicting it.
+        let virtual_ns = self
+            .costs
+            .map_or(t, |c| t.saturating_add(c.run_start_ns(self.stages.len())));
         let busy_fraction = self
             .stages
             .iter()
@@ -1343,7 +1357,7 @@ impl<'s, 'w> Sim<'s, 'w> {
             scenario: self.scenario.name.clone(),
             seed: self.popts.seed,
             trace_hash: self.tap.hash(),
-            virtual_ns: t,
+            virtual_ns,
             wall_s,
             ended: if cut { Ended::Until } else { Ended::Drained },
             stages: self.stages.iter().map(StageRt::figures).collect(),
