@@ -1,7 +1,7 @@
 //! `flowbench calibrate`: what the threads runtime itself costs on this machine, so that
 //! the simulator can predict it.
 //!
-//! Short fixed scenarios on threads, each run `reps` times (the median counts), give one
+//! Short fixed scenarios on threads, each run `reps` times (the trimmed mean counts: [`trimmed_mean`]), give one
 //! equation each, solved in order:
 //!
 //! - **start**: producer → consumer and an 8-stage chain with one event: what starting and
@@ -32,7 +32,7 @@ use flowbench_engine::threads::scenario::{run_scenario, ScenarioRunOptions};
 use flowbench_sim::RuntimeCosts;
 
 use crate::baseline::{utc_now, Machine};
-use crate::metric::median;
+use crate::metric::trimmed_mean;
 
 /// A calibration profile, as `flowbench calibrate` writes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,16 +43,16 @@ pub struct Calibration {
     pub machine: Machine,
     /// When, UTC.
     pub date: String,
-    /// Producer → consumer at `max_demand = 1`, events/s (median).
+    /// Producer → consumer at `max_demand = 1`, events/s (trimmed mean).
     pub one_by_one_eps: u64,
-    /// Producer → consumer at `max_demand = 10 000`, events/s (median).
+    /// Producer → consumer at `max_demand = 10 000`, events/s (trimmed mean).
     pub batched_eps: u64,
-    /// A chain of more stages than cores at `max_demand = 1`, events/s (median).
+    /// A chain of more stages than cores at `max_demand = 1`, events/s (trimmed mean).
     pub crowded_eps: u64,
-    /// A producer with a 4-partition dispatcher and four consumers, events/s (median).
+    /// A producer with a 4-partition dispatcher and four consumers, events/s (trimmed mean).
     #[serde(default)]
     pub partition_eps: u64,
-    /// A producer with a broadcast dispatcher and three consumers, events/s (median).
+    /// A producer with a broadcast dispatcher and three consumers, events/s (trimmed mean).
     #[serde(default)]
     pub broadcast_eps: u64,
 }
@@ -124,7 +124,8 @@ pub fn pipeline_text(
     t
 }
 
-/// Seconds of the median of `reps` threads runs of `scenario`.
+/// Seconds a threads run of `scenario` takes: the trimmed mean of `reps` runs (runs of
+/// the worker pool fall into modes, by where the stages land; each counts).
 fn seconds(scenario: &Scenario, reps: usize) -> f64 {
     let opts = ScenarioRunOptions::default();
     let runs: Vec<f64> = (0..reps.max(1))
@@ -133,10 +134,10 @@ fn seconds(scenario: &Scenario, reps: usize) -> f64 {
             Err(e) => panic!("a calibration scenario failed on threads: {e}"),
         })
         .collect();
-    median(&runs)
+    trimmed_mean(&runs)
 }
 
-/// Measures this machine (`reps` runs of each scenario; about two seconds in all at 5).
+/// Measures this machine (`reps` runs of each scenario; about two seconds in all at 15).
 pub fn calibrate(reps: usize) -> Calibration {
     let machine = Machine::this();
     let time = |events: u64, middles: usize, consumers: usize, dispatcher: &str, max: u64| {

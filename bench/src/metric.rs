@@ -227,3 +227,24 @@ pub fn median(values: &[f64]) -> f64 {
         _ => (v[mid - 1] + v[mid]) / 2.0,
     }
 }
+
+/// The mean of `values` without the lowest and the highest fifth (the median for fewer
+/// than five; 0 for none): robust to an outlier like the median, but a pipeline whose
+/// runs fall into two modes counts both in proportion.
+///
+/// ```
+/// use flowbench_bench::metric::trimmed_mean;
+/// assert_eq!(trimmed_mean(&[100.0, 1.0, 2.0, 3.0, 4.0]), 3.0);
+/// assert_eq!(trimmed_mean(&[3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(trimmed_mean(&[]), 0.0);
+/// ```
+pub fn trimmed_mean(values: &[f64]) -> f64 {
+    if values.len() < 5 {
+        return median(values);
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let cut = v.len() / 5;
+    let kept = &v[cut..v.len() - cut];
+    kept.iter().sum::<f64>() / kept.len() as f64
+}
