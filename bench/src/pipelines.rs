@@ -65,7 +65,7 @@ pub fn flowbench_chain_on(
         mids.push(t.producer_consumer(
             &format!("map-{i}"),
             ProducerOptions::default(),
-            |events: Chunk<'_, u64>, _: SubRef, emit: &mut Emit<u64>| emit.extend(events),
+            |events: Chunk<'_, u64>, _: SubRef, emit: &mut Emit<u64>| emit.forward(events),
         ));
     }
     let started = Instant::now();

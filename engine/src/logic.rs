@@ -11,13 +11,17 @@ use crate::protocol::SubRef;
 #[derive(Debug)]
 pub struct Emit<T> {
     events: Vec<T>,
+    /// The capacity to take at the first event (the buffer is allocated only then, and
+    /// not at all when a whole batch is forwarded).
+    hint: usize,
     finished: bool,
 }
 
 impl<T> Emit<T> {
     pub(crate) fn with_capacity(n: usize) -> Self {
         Emit {
-            events: Vec::with_capacity(n),
+            events: Vec::new(),
+            hint: n,
             finished: false,
         }
     }
@@ -25,13 +29,39 @@ impl<T> Emit<T> {
     /// Emits one event.
     #[inline]
     pub fn push(&mut self, event: T) {
+        if self.events.capacity() == 0 {
+            self.events.reserve(self.hint);
+        }
         self.events.push(event);
+    }
+
+    /// Emits every event of `events` unchanged, in order: a pass-through stage's whole
+    /// job. When the chunk is the rest of its batch and nothing was emitted before, the
+    /// batch's buffer itself moves on, with no copy and no allocation.
+    ///
+    /// ```
+    /// use flowbench_engine::logic::{Chunk, Emit};
+    /// use flowbench_engine::protocol::SubRef;
+    /// let pass = |events: Chunk<'_, u64>, _: SubRef, emit: &mut Emit<u64>| emit.forward(events);
+    /// # let _ = pass;
+    /// ```
+    #[inline]
+    pub fn forward(&mut self, events: Chunk<'_, T>) {
+        if self.events.is_empty() && events.end == 0 {
+            self.events = std::mem::take(&mut *events.iter).collect();
+        } else {
+            self.extend(events);
+        }
     }
 
     /// Emits every event of `events`, in order.
     #[inline]
     pub fn extend(&mut self, events: impl IntoIterator<Item = T>) {
-        self.events.extend(events);
+        let events = events.into_iter();
+        self.events.reserve(events.size_hint().0);
+        // `for_each` rather than `Vec::extend`: a `Chunk` then moves its events in one
+        // pass over the batch (its `fold`), not one bounds-checked `next` at a time.
+        events.for_each(|e| self.events.push(e));
     }
 
     /// Events emitted so far in this call.
@@ -94,6 +124,14 @@ impl<T> Iterator for Chunk<'_, T> {
         let n = self.iter.len() - self.end;
         (n, Some(n))
     }
+
+    /// One pass over the batch's own iterator, without a bound check per event (what
+    /// `for_each`, `sum` and [`Emit::extend`] use).
+    #[inline]
+    fn fold<B, F: FnMut(B, T) -> B>(self, init: B, f: F) -> B {
+        let n = self.iter.len() - self.end;
+        self.iter.by_ref().take(n).fold(init, f)
+    }
 }
 
 impl<T> ExactSizeIterator for Chunk<'_, T> {}
@@ -102,8 +140,9 @@ impl<T> Drop for Chunk<'_, T> {
     /// Skips the events the handler did not take, so the next chunk starts where it should
     /// (also when the handler panicked).
     fn drop(&mut self) {
-        while self.iter.len() > self.end {
-            self.iter.next();
+        let n = self.iter.len() - self.end;
+        if n > 0 {
+            self.iter.nth(n - 1);
         }
     }
 }
@@ -240,5 +279,58 @@ impl<T> Consumer<T> for Box<dyn Consumer<T>> {
 
     fn handle_subscribe(&mut self, ctx: &mut Ctx) {
         (**self).handle_subscribe(ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Splits `batch` into chunks of `size` the way a stage core does, forwarding each
+    /// one into a fresh `Emit` after `before` events were pushed; returns what each
+    /// emitted and whether the first reused the batch's buffer.
+    fn forwarded(batch: Vec<u64>, size: usize, before: &[u64]) -> (Vec<Vec<u64>>, bool) {
+        let ptr = batch.as_ptr();
+        let mut iter = batch.into_iter();
+        let mut out = Vec::new();
+        while iter.len() > 0 {
+            let n = size.min(iter.len());
+            let mut emit = Emit::with_capacity(n);
+            for &e in before {
+                emit.push(e);
+            }
+            emit.forward(Chunk::new(&mut iter, n));
+            out.push(emit.into_parts().0);
+        }
+        let reused = out.first().is_some_and(|v| v.as_ptr() == ptr);
+        (out, reused)
+    }
+
+    #[test]
+    fn forwarding_a_whole_batch_moves_its_buffer() {
+        let (out, reused) = forwarded(vec![1, 2, 3, 4], 10, &[]);
+        assert_eq!(out, vec![vec![1, 2, 3, 4]]);
+        assert!(reused);
+    }
+
+    #[test]
+    fn forwarding_part_of_a_batch_copies_in_order() {
+        let (out, reused) = forwarded((1..=5).collect(), 2, &[]);
+        assert_eq!(out, vec![vec![1, 2], vec![3, 4], vec![5]]);
+        assert!(!reused);
+        let (out, _) = forwarded(vec![1, 2, 3], 10, &[9]);
+        assert_eq!(out, vec![vec![9, 1, 2, 3]]);
+    }
+
+    #[test]
+    fn a_chunk_folds_and_drops_only_its_own_events() {
+        let mut iter = (1..=6u64).collect::<Vec<_>>().into_iter();
+        let (n, sum) = Chunk::new(&mut iter, 3).fold((0, 0), |(n, s), e| (n + 1, s + e));
+        assert_eq!((n, sum), (3, 6));
+        drop(Chunk::new(&mut iter, 2));
+        assert_eq!(iter.as_slice(), &[6]);
+        let mut half = Chunk::new(&mut iter, 1);
+        assert_eq!(half.next(), Some(6));
+        assert_eq!(half.next(), None);
     }
 }

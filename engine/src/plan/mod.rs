@@ -516,7 +516,7 @@ fn counter_logic(start: u64) -> Logic<u64, u64> {
 fn push_logic(_n: u64, _emit: &mut Emit<u64>) {}
 
 fn pass_through(events: Chunk<'_, u64>, _from: SubRef, emit: &mut Emit<u64>) {
-    emit.extend(events);
+    emit.forward(events);
 }
 
 fn discard(events: Chunk<'_, u64>, _ctx: &mut Ctx) {
