@@ -8,7 +8,8 @@
 //! `per_batch` per batch received or `handle_demand` call); the messages the core produced
 //! leave when that service ends. A service of 0 ns completes at once. With `cores = K`, at
 //! most K services (and pool jobs) run at the same time; the others wait, first come first
-//! served.
+//! served. Predicting the threads runtime (with [`crate::RuntimeCosts`]), a stage that
+//! still has mail keeps its core for up to `POOL_BUDGET` messages, as on the worker pool.
 //!
 //! *What it must not do:* re-implement anything of the engine's semantics (demand,
 //! dispatch, buffering, cancellation and accounting are the core's), read a clock, draw
@@ -76,6 +77,11 @@ pub(crate) enum Step {
     Cut,
 }
 
+/// Messages a stage of the threads runtime's worker pool takes before it yields its
+/// worker (`BUDGET` in the engine's `threads::sched`); the simulator slices the same way
+/// when it predicts the threads runtime.
+const POOL_BUDGET: u32 = 64;
+
 /// Work waiting for a core (with `cores = K`).
 #[derive(Clone, Copy)]
 enum Task {
@@ -131,6 +137,8 @@ struct StageRt {
     id_base: Option<u64>,
     /// With runtime costs: what dispatching one emitted event costs, picoseconds.
     dispatch_ps: u64,
+    /// With runtime costs: messages taken in a row on the current core.
+    slice: u32,
     held: u64,
     mailbox_peak: u64,
 }
@@ -162,6 +170,7 @@ impl StageRt {
             arrivals,
             id_base: sp.id_base,
             dispatch_ps: 0,
+            slice: 0,
             held: 0,
             mailbox_peak: 0,
             name: sp.name,
@@ -920,6 +929,18 @@ impl<'s, 'w> Sim<'s, 'w> {
         }
         if self.stages[s].core.is_stopped() {
             self.drain_stopped(s);
+        }
+        if self.costs.is_some() && self.limit.is_some() {
+            // Predicting the worker pool: a stage keeps its worker for a slice of up to
+            // `POOL_BUDGET` messages instead of queueing behind the others after each.
+            let st = &mut self.stages[s];
+            if st.runnable() && !st.in_ready && st.slice < POOL_BUDGET {
+                st.slice += 1;
+                self.serve(s);
+                self.dispatch_ready();
+                return;
+            }
+            st.slice = 0;
         }
         self.wake(s);
     }

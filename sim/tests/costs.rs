@@ -91,3 +91,19 @@ fn copy_costs_only_slow_broadcast_dispatchers() {
         );
     }
 }
+
+/// Predicting the worker pool, a stage keeps its core for a slice of messages instead of
+/// queueing behind the others after each: on the default scenario with two cores, the
+/// bottleneck `parse` is then never left waiting for `lines` behind an aggregator.
+#[test]
+fn a_stage_keeps_its_core_for_a_slice_like_the_pool() {
+    let s = scenario("log-pipeline");
+    let parse = s
+        .stages
+        .iter()
+        .position(|st| st.name == "parse")
+        .expect("parse");
+    let o = charged(&s, base());
+    let busy = o.busy_fractions()[parse];
+    assert!(busy > 0.95, "parse busy {busy}");
+}
