@@ -114,6 +114,10 @@ struct RunArgs {
     /// summary.json and series.csv.
     #[arg(long, value_name = "DIR")]
     report: Option<PathBuf>,
+    /// Skip the trace hash (sim): saves the work of folding every delivery and handled
+    /// chunk; the summary says `trace hash off`.
+    #[arg(long)]
+    no_trace_hash: bool,
     #[command(flatten)]
     pool: PoolArgs,
 }
@@ -384,6 +388,7 @@ fn run_sim(args: &RunArgs, scenario: &Scenario, file: &str, seed: u64) -> Result
             .map(|d| d.as_nanos().min(u128::from(u64::MAX)) as u64),
         sample_ns: (args.sample.as_nanos().min(u128::from(u64::MAX)) as u64).max(1),
         costs: load_calibration(args.calibration.as_deref())?,
+        trace_hash: !args.no_trace_hash,
     };
     let replay = replay_line(file, args, seed);
     let mut trace = match &args.trace {

@@ -69,7 +69,27 @@ fn opts() -> SimOptions {
 
 /// Benchmarks one scenario, counting `messages` or delivered events per iteration.
 fn bench(c: &mut Criterion, group: &str, name: &str, s: &Scenario, messages: bool) {
-    let probe = run(s, &opts(), None).expect("the bench scenario runs");
+    bench_with(c, group, name, s, messages, &opts());
+}
+
+/// [`bench`] with the trace hash off, as a tuning sweep runs (`name_no_trace_hash`).
+fn bench_unhashed(c: &mut Criterion, group: &str, name: &str, s: &Scenario, messages: bool) {
+    let o = SimOptions {
+        trace_hash: false,
+        ..opts()
+    };
+    bench_with(c, group, &format!("{name}_no_trace_hash"), s, messages, &o);
+}
+
+fn bench_with(
+    c: &mut Criterion,
+    group: &str,
+    name: &str,
+    s: &Scenario,
+    messages: bool,
+    opts: &SimOptions,
+) {
+    let probe = run(s, opts, None).expect("the bench scenario runs");
     assert!(probe.balanced());
     let n = if messages {
         probe.messages()
@@ -82,7 +102,7 @@ fn bench(c: &mut Criterion, group: &str, name: &str, s: &Scenario, messages: boo
         g.sample_size(10);
     }
     g.bench_function(name, |b| {
-        b.iter(|| black_box(run(black_box(s), &opts(), None).map(|o| o.trace_hash())))
+        b.iter(|| black_box(run(black_box(s), opts, None).map(|o| o.trace_hash())))
     });
     g.finish();
 }
@@ -134,6 +154,13 @@ fn benches(c: &mut Criterion) {
         &pipeline5(50_000, 1),
         true,
     );
+    bench_unhashed(
+        c,
+        "messages",
+        "pipeline5_max_demand_1",
+        &pipeline5(50_000, 1),
+        true,
+    );
     bench(
         c,
         "messages",
@@ -156,6 +183,13 @@ fn benches(c: &mut Criterion) {
         false,
     );
     bench(
+        c,
+        "events",
+        "log_pipeline_10m",
+        &default_with(10_000_000),
+        false,
+    );
+    bench_unhashed(
         c,
         "events",
         "log_pipeline_10m",

@@ -156,6 +156,7 @@ pub fn sim_metrics(case: &SimCase) -> (Vec<Metric>, String) {
         until_ns: None,
         sample_ns: 0,
         costs: None,
+        trace_hash: true,
     };
     let base = format!("sim/{}", case.name);
     let exact = |name: &str, better: Better, v: f64, unit: &str| {

@@ -377,6 +377,8 @@ fn measure(
             until_ns: None,
             sample_ns: 0,
             costs: opts.costs,
+            // A sweep compares figures: the trace hash would be work for nothing.
+            trace_hash: false,
         };
         let Ok(out) = run(&sc, &o, None) else {
             failed += 1;

@@ -116,6 +116,10 @@ pub struct SimOptions {
     /// `flowbench calibrate`), charged on top of the scenario's service times so that
     /// the simulator predicts the threads runtime; `None`: the runtime is free.
     pub costs: Option<RuntimeCosts>,
+    /// Compute the trace hash (`true`, the default). A sweep that compares figures, not
+    /// runs, turns it off to save the work of folding every delivery and handled chunk;
+    /// the outcome then says `trace hash off`. A trace file is written either way.
+    pub trace_hash: bool,
 }
 
 /// What the threads runtime itself costs on one machine, measured by `flowbench
@@ -202,6 +206,7 @@ impl Default for SimOptions {
             until_ns: None,
             sample_ns: DEFAULT_SAMPLE_NS,
             costs: None,
+            trace_hash: true,
         }
     }
 }
@@ -243,6 +248,7 @@ pub fn run(
         until_ns: opts.until_ns,
         sample_ns: opts.sample_ns,
         costs: opts.costs,
+        hash: opts.trace_hash,
     };
     let trace = trace.map(|w| Box::new(w) as Box<dyn Write + '_>);
     sched::Sim::new(scenario, &setup, trace)?.run(|| started.elapsed().as_secs_f64())

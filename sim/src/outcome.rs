@@ -39,6 +39,8 @@ pub struct SimOutcome {
     pub(crate) scenario: String,
     pub(crate) seed: u64,
     pub(crate) trace_hash: u64,
+    /// Whether the trace hash was computed (`SimOptions::trace_hash`).
+    pub(crate) hashed: bool,
     pub(crate) virtual_ns: u64,
     pub(crate) wall_s: f64,
     pub(crate) ended: Ended,
@@ -92,14 +94,24 @@ impl SimOutcome {
         self.seed
     }
 
-    /// The trace hash: every delivery and handled chunk, in order (see the README, "The trace format").
+    /// The trace hash: every delivery and handled chunk, in order (see the README, "The
+    /// trace format"); 0 when it was turned off ([`SimOptions::trace_hash`](crate::SimOptions::trace_hash)).
     pub fn trace_hash(&self) -> u64 {
         self.trace_hash
     }
 
-    /// The trace hash as 16 lowercase hex digits.
+    /// Whether the trace hash was computed.
+    pub fn hashed(&self) -> bool {
+        self.hashed
+    }
+
+    /// The trace hash as 16 lowercase hex digits, or `off`.
     pub fn trace_hash_hex(&self) -> String {
-        format!("{:016x}", self.trace_hash)
+        if self.hashed {
+            format!("{:016x}", self.trace_hash)
+        } else {
+            "off".to_string()
+        }
     }
 
     /// Virtual time at the end of the run, ns.

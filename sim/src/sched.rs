@@ -259,6 +259,8 @@ pub(crate) struct Setup {
     pub until_ns: Option<u64>,
     pub sample_ns: u64,
     pub costs: Option<crate::RuntimeCosts>,
+    /// Compute the trace hash.
+    pub hash: bool,
 }
 
 pub(crate) struct Sim<'s, 'w> {
@@ -371,6 +373,7 @@ impl<'s, 'w> Sim<'s, 'w> {
         let names: Vec<String> = scenario.stages.iter().map(|s| s.name.clone()).collect();
         let ends = links.iter().map(|l| (l.producer, l.consumer)).collect();
         let mut tap = Tap::new(&names, ends, link_sources(scenario), trace);
+        tap.hashing = setup.hash;
         for (i, st) in scenario.stages.iter().enumerate() {
             use flowbench_engine::scenario::{PushDef, SourceDef};
             let ascending = matches!(
@@ -1378,6 +1381,7 @@ impl<'s, 'w> Sim<'s, 'w> {
             scenario: self.scenario.name.clone(),
             seed: self.popts.seed,
             trace_hash: self.tap.hash(),
+            hashed: self.tap.hashing,
             virtual_ns,
             wall_s,
             ended: if cut { Ended::Until } else { Ended::Drained },

@@ -213,6 +213,7 @@ impl<'s> Stepper<'s> {
             until_ns: opts.until_ns,
             sample_ns: opts.sample_ns,
             costs: opts.costs,
+            hash: opts.trace_hash,
         };
         let writer = trace
             .clone()

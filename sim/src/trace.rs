@@ -167,6 +167,8 @@ pub(crate) struct Tap<'w> {
     link_sources: Vec<Vec<u32>>,
     names: Vec<Vec<u8>>,
     out: Option<Out<'w>>,
+    /// Fold the records into the hash (`SimOptions::trace_hash`).
+    pub(crate) hashing: bool,
 }
 
 impl<'w> Tap<'w> {
@@ -202,12 +204,23 @@ impl<'w> Tap<'w> {
                 buf: Vec::with_capacity(FLUSH_AT + 4096),
                 err: None,
             }),
+            hashing: true,
         }
+    }
+
+    /// Neither hashed nor written: the scheduler's frequent records can be skipped.
+    #[inline]
+    fn silent(&self) -> bool {
+        !self.hashing && self.out.is_none()
     }
 
     /// The trace hash so far.
     pub(crate) fn hash(&self) -> u64 {
-        self.hash
+        if self.hashing {
+            self.hash
+        } else {
+            0
+        }
     }
 
     /// Records written (or folded) so far.
@@ -393,6 +406,9 @@ impl<'w> Tap<'w> {
     /// A message reached stage `to` (recorded when it enters the mailbox). Inputs that are
     /// not deliveries (start, job done) are not recorded.
     pub(crate) fn delivery(&mut self, input: &Input<u64, u64>, to: usize) {
+        if self.silent() {
+            return;
+        }
         match input {
             Input::Up(m) => {
                 let sub = m.sub();
@@ -493,20 +509,25 @@ impl<'w> Tap<'w> {
 
 impl Observer<u64, u64> for Tap<'_> {
     fn demand(&mut self, n: u64) {
+        if self.silent() {
+            return;
+        }
         self.begin(Kind::Demand, ("stage", self.stage), None);
         self.num("n", n);
         self.end();
     }
 
     fn handled(&mut self, from: SubRef, events: &[u64]) {
-        self.begin(
-            Kind::Handle,
-            ("stage", self.stage),
-            Some(("from", self.producer(from))),
-        );
-        self.num("n", events.len() as u64);
-        self.events(events);
-        self.end();
+        if !self.silent() {
+            self.begin(
+                Kind::Handle,
+                ("stage", self.stage),
+                Some(("from", self.producer(from))),
+            );
+            self.num("n", events.len() as u64);
+            self.events(events);
+            self.end();
+        }
         if self.gather {
             match self.link_sources.get(from.link as usize).map(Vec::as_slice) {
                 // The usual case: one source upstream; look it up once for the chunk.

@@ -243,3 +243,42 @@ consumer = "c"
     assert!(cause.is_some_and(|c| c.contains("disk full")));
     assert_eq!(err.seed(), 4);
 }
+
+/// Turning the trace hash off (a sweep's runs) changes no figure of any run, says so in
+/// the summary, and still writes the whole trace when one is asked for.
+#[test]
+fn the_trace_hash_off_changes_no_figure_and_no_trace_file() {
+    for path in corpus() {
+        let s = load(&path).expect("corpus scenarios are valid");
+        let on = SimOptions {
+            events: Some(20_000),
+            ..seeded(5)
+        };
+        let off = SimOptions {
+            trace_hash: false,
+            ..on
+        };
+        let (a, b) = (run_plain(&s, &on), run_plain(&s, &off));
+        assert!(a.hashed() && !b.hashed(), "{}", path.display());
+        assert_eq!(b.trace_hash_hex(), "off");
+        assert_eq!(b.summary().trace_hash, "off");
+        // Everything but the hash and the wall-clock figures.
+        let figures = |o: &flowbench_sim::SimOutcome| {
+            let mut v = serde_json::to_value(o.summary()).expect("json");
+            if let Some(m) = v.as_object_mut() {
+                for k in ["trace_hash", "elapsed_s", "throughput_eps"] {
+                    m.remove(k);
+                }
+            }
+            v
+        };
+        assert_eq!(figures(&a), figures(&b), "{}", path.display());
+        let traced = run_traced(&s, &off);
+        assert_eq!(
+            traced.records.len() as u64,
+            a.trace_records(),
+            "{}",
+            path.display()
+        );
+    }
+}

@@ -60,6 +60,7 @@ fn options(case: &Case, sample_ns: u64) -> SimOptions {
         until_ns: None,
         sample_ns,
         costs: None,
+        trace_hash: true,
     }
 }
 
