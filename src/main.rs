@@ -543,7 +543,8 @@ fn costs_text(c: &flowbench_sim::RuntimeCosts) -> String {
 }
 
 fn calibrate(output: &Path, json: bool) -> Result<bool, Failure> {
-    let c = flowbench_bench::calibrate::calibrate(15);
+    let c = flowbench_bench::calibrate::calibrate(15)
+        .map_err(|e| Failure::run("run_failed", anyhow::anyhow!(e)))?;
     let text = serde_json::to_string_pretty(&c)
         .context("cannot encode the profile")
         .map_err(|e| Failure::run("run_failed", e))?;

@@ -126,30 +126,30 @@ pub fn pipeline_text(
 
 /// Seconds a threads run of `scenario` takes: the trimmed mean of `reps` runs (runs of
 /// the worker pool fall into modes, by where the stages land; each counts).
-fn seconds(scenario: &Scenario, reps: usize) -> f64 {
+fn seconds(scenario: &Scenario, reps: usize) -> Result<f64, String> {
     let opts = ScenarioRunOptions::default();
-    let runs: Vec<f64> = (0..reps.max(1))
-        .map(|_| match run_scenario(scenario, &opts) {
-            Ok(o) => o.outcome.elapsed.as_secs_f64(),
-            Err(e) => panic!("a calibration scenario failed on threads: {e}"),
+    let runs = (0..reps.max(1))
+        .map(|_| {
+            run_scenario(scenario, &opts)
+                .map(|o| o.outcome.elapsed.as_secs_f64())
+                .map_err(|e| format!("a calibration run failed on threads: {e}"))
         })
-        .collect();
-    trimmed_mean(&runs)
+        .collect::<Result<Vec<f64>, String>>()?;
+    Ok(trimmed_mean(&runs))
 }
 
 /// Measures this machine (`reps` runs of each scenario; about two seconds in all at 15).
-pub fn calibrate(reps: usize) -> Calibration {
+/// Fails only if the threads runtime cannot run (a worker thread that cannot start).
+pub fn calibrate(reps: usize) -> Result<Calibration, String> {
     let machine = Machine::this();
     let time = |events: u64, middles: usize, consumers: usize, dispatcher: &str, max: u64| {
         let text = pipeline_text(events, middles, consumers, dispatcher, max, max / 2);
-        match parse_str(&text, "calibration.toml") {
-            Ok(s) => seconds(&s, reps),
-            Err(e) => panic!("a calibration scenario does not parse: {e}"),
-        }
+        let s = parse_str(&text, "calibration.toml").map_err(|e| e.to_string())?;
+        seconds(&s, reps)
     };
     // Start and stop: a run of one event, two stages and eight.
-    let start_2 = time(1, 0, 1, "demand", 1000) * 1e9;
-    let start_8 = time(1, 6, 1, "demand", 1000) * 1e9;
+    let start_2 = time(1, 0, 1, "demand", 1000)? * 1e9;
+    let start_8 = time(1, 6, 1, "demand", 1000)? * 1e9;
     let stage_start = ((start_8 - start_2) / 6.0).max(0.0);
     let start = (start_2 - 2.0 * stage_start).max(0.0);
     let start_of = |stages: usize| start + stage_start * stages as f64;
@@ -158,27 +158,27 @@ pub fn calibrate(reps: usize) -> Calibration {
         ((secs * 1e9 - start_of(stages)) / events as f64).max(0.0)
     };
     let batched_events = 5_000_000;
-    let batched = time(batched_events, 0, 1, "demand", 10_000);
+    let batched = time(batched_events, 0, 1, "demand", 10_000)?;
     let event_ns = per_event(batched, batched_events, 2).max(1e-3);
     let one_events = 20_000;
-    let one = time(one_events, 0, 1, "demand", 1);
+    let one = time(one_events, 0, 1, "demand", 1)?;
     let message_ns = (per_event(one, one_events, 2) - event_ns).max(0.0);
     // A chain of more stages than cores at `max_demand = 1`: each inner stage takes two
     // messages an event (the batch, and its consumer's ask), the ends one; the cores
     // share that work.
     let n = 2 * machine.cores + 2;
     let crowded_events = 4_000;
-    let crowded = time(crowded_events, n - 2, 1, "demand", 1);
+    let crowded = time(crowded_events, n - 2, 1, "demand", 1)?;
     let per_event_work = per_event(crowded, crowded_events, n) * machine.cores as f64;
     let crowded_ns = (per_event_work / (2 * n - 2) as f64 - event_ns).max(message_ns);
     // A fan-out's producer is its bottleneck: it pays the event and the dispatching.
     let fan_events = 5_000_000;
-    let partition = time(fan_events, 0, 4, "partition", 10_000);
+    let partition = time(fan_events, 0, 4, "partition", 10_000)?;
     let route_ns = (per_event(partition, fan_events, 5) - event_ns).max(0.0);
-    let broadcast = time(fan_events, 0, 3, "broadcast", 10_000);
+    let broadcast = time(fan_events, 0, 3, "broadcast", 10_000)?;
     let copy_ns = ((per_event(broadcast, fan_events, 4) - event_ns) / 3.0).max(0.0);
     let eps = |events: u64, secs: f64| (events as f64 / secs.max(1e-9)).round() as u64;
-    Calibration {
+    Ok(Calibration {
         costs: RuntimeCosts {
             message_ns: message_ns.round() as u64,
             crowded_message_ns: crowded_ns.round() as u64,
@@ -196,7 +196,7 @@ pub fn calibrate(reps: usize) -> Calibration {
         crowded_eps: eps(crowded_events, crowded),
         partition_eps: eps(fan_events, partition),
         broadcast_eps: eps(fan_events, broadcast),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -749,7 +749,10 @@ impl<'s, 'w> Sim<'s, 'w> {
             };
             match task {
                 Task::Stage(s) => {
-                    self.stages[s as usize].in_ready = false;
+                    let st = &mut self.stages[s as usize];
+                    st.in_ready = false;
+                    // A fresh slice on the core it gets.
+                    st.slice = 0;
                     self.serve(s as usize);
                 }
                 Task::Job { stage, sub, event } => self.start_job(stage, sub, event, self.now),

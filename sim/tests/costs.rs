@@ -52,19 +52,16 @@ fn the_start_and_stop_is_added_once_to_the_virtual_time() {
     );
 }
 
-#[test]
-fn routing_costs_only_slow_partition_dispatchers() {
-    let routed = RuntimeCosts {
-        route_ps: 20_000,
-        ..base()
-    };
-    let partitioned = scenario("log-pipeline");
+/// `costs` slows `slowed` and leaves every run of `others` exactly as it was.
+fn only_slows(costs: RuntimeCosts, slowed: &str, others: [&str; 2]) {
+    let s = scenario(slowed);
     assert!(
-        charged(&partitioned, routed).virtual_ns() > charged(&partitioned, base()).virtual_ns()
+        charged(&s, costs).virtual_ns() > charged(&s, base()).virtual_ns(),
+        "{slowed}"
     );
-    for name in ["demand-3", "broadcast-3"] {
+    for name in others {
         let s = scenario(name);
-        let (a, b) = (charged(&s, routed), charged(&s, base()));
+        let (a, b) = (charged(&s, costs), charged(&s, base()));
         assert_eq!(
             (a.virtual_ns(), a.trace_hash()),
             (b.virtual_ns(), b.trace_hash()),
@@ -74,22 +71,21 @@ fn routing_costs_only_slow_partition_dispatchers() {
 }
 
 #[test]
+fn routing_costs_only_slow_partition_dispatchers() {
+    let routed = RuntimeCosts {
+        route_ps: 20_000,
+        ..base()
+    };
+    only_slows(routed, "log-pipeline", ["demand-3", "broadcast-3"]);
+}
+
+#[test]
 fn copy_costs_only_slow_broadcast_dispatchers() {
     let copied = RuntimeCosts {
         copy_ps: 20_000,
         ..base()
     };
-    let broadcast = scenario("broadcast-3");
-    assert!(charged(&broadcast, copied).virtual_ns() > charged(&broadcast, base()).virtual_ns());
-    for name in ["demand-3", "log-pipeline"] {
-        let s = scenario(name);
-        let (a, b) = (charged(&s, copied), charged(&s, base()));
-        assert_eq!(
-            (a.virtual_ns(), a.trace_hash()),
-            (b.virtual_ns(), b.trace_hash()),
-            "{name}"
-        );
-    }
+    only_slows(copied, "broadcast-3", ["demand-3", "log-pipeline"]);
 }
 
 /// Predicting the worker pool, a stage keeps its core for a slice of messages instead of
