@@ -718,6 +718,13 @@ fn tune(args: &TuneArgs) -> Result<bool, Failure> {
             opts.events
         );
     }
+    if opts.costs.is_none() && args.merge.is_empty() {
+        say!(
+            "note: no calibration profile: the simulator charges only the scenario's service \
+             times, so a small max_demand costs nothing here; run `flowbench calibrate` first \
+             to predict the threads runtime"
+        );
+    }
     if let Some(dir) = &report_dir {
         say!("report: {}", dir.join("index.html").display());
     }

@@ -356,6 +356,8 @@ fn tune_without_a_scenario_recommends_and_writes_its_report() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("recommendation: "), "{text}");
     assert!(err.contains("report: flowbench-report"), "{err}");
+    // No profile in a fresh directory: the user is told what that means.
+    assert!(err.contains("no calibration profile"), "{err}");
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("flowbench-report/tune.json")).expect("tune.json"),
     )
