@@ -57,14 +57,25 @@ pub struct Calibration {
     pub broadcast_eps: u64,
 }
 
+/// How the last stage of a calibration scenario hands events to its consumers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fan {
+    /// The demand dispatcher (the default).
+    Demand,
+    /// A partition dispatcher with one partition per consumer, the `mix` hash.
+    Partition,
+    /// A broadcast dispatcher.
+    Broadcast,
+}
+
 /// One of the fixed calibration scenarios, as scenario text: a `range` source of
 /// `events` events, then `middles` pass-through stages, then `consumers` consumers fed
-/// by the last stage's `dispatcher`, every subscription with `max`/`min` demand.
+/// by the last stage through `fan`, every subscription with `max`/`min` demand.
 pub fn pipeline_text(
     events: u64,
     middles: usize,
     consumers: usize,
-    dispatcher: &str,
+    fan: Fan,
     max: u64,
     min: u64,
 ) -> String {
@@ -75,12 +86,12 @@ pub fn pipeline_text(
             "\n[[stage]]\nname = \"{name}\"\nkind = \"{kind}\"\n{extra}"
         );
     };
-    let dispatch = match dispatcher {
-        "partition" => {
+    let dispatch = match fan {
+        Fan::Partition => {
             format!("dispatcher = \"partition\"\npartitions = {consumers}\nhash = \"mix\"\n")
         }
-        "broadcast" => "dispatcher = \"broadcast\"\n".to_string(),
-        _ => String::new(),
+        Fan::Broadcast => "dispatcher = \"broadcast\"\n".to_string(),
+        Fan::Demand => String::new(),
     };
     let last_dispatch = |i: usize| if i == middles { dispatch.as_str() } else { "" };
     stage(
@@ -114,7 +125,7 @@ pub fn pipeline_text(
         link(&mut t, &format!("s{}", i - 1), &format!("s{i}"), "");
     }
     for c in 0..consumers.max(1) {
-        let part = if dispatcher == "partition" {
+        let part = if fan == Fan::Partition {
             format!("partition = {c}\n")
         } else {
             String::new()
@@ -142,14 +153,14 @@ fn seconds(scenario: &Scenario, reps: usize) -> Result<f64, String> {
 /// Fails only if the threads runtime cannot run (a worker thread that cannot start).
 pub fn calibrate(reps: usize) -> Result<Calibration, String> {
     let machine = Machine::this();
-    let time = |events: u64, middles: usize, consumers: usize, dispatcher: &str, max: u64| {
-        let text = pipeline_text(events, middles, consumers, dispatcher, max, max / 2);
+    let time = |events: u64, middles: usize, consumers: usize, fan: Fan, max: u64| {
+        let text = pipeline_text(events, middles, consumers, fan, max, max / 2);
         let s = parse_str(&text, "calibration.toml").map_err(|e| e.to_string())?;
         seconds(&s, reps)
     };
     // Start and stop: a run of one event, two stages and eight.
-    let start_2 = time(1, 0, 1, "demand", 1000)? * 1e9;
-    let start_8 = time(1, 6, 1, "demand", 1000)? * 1e9;
+    let start_2 = time(1, 0, 1, Fan::Demand, 1000)? * 1e9;
+    let start_8 = time(1, 6, 1, Fan::Demand, 1000)? * 1e9;
     let stage_start = ((start_8 - start_2) / 6.0).max(0.0);
     let start = (start_2 - 2.0 * stage_start).max(0.0);
     let start_of = |stages: usize| start + stage_start * stages as f64;
@@ -158,24 +169,24 @@ pub fn calibrate(reps: usize) -> Result<Calibration, String> {
         ((secs * 1e9 - start_of(stages)) / events as f64).max(0.0)
     };
     let batched_events = 5_000_000;
-    let batched = time(batched_events, 0, 1, "demand", 10_000)?;
+    let batched = time(batched_events, 0, 1, Fan::Demand, 10_000)?;
     let event_ns = per_event(batched, batched_events, 2).max(1e-3);
     let one_events = 20_000;
-    let one = time(one_events, 0, 1, "demand", 1)?;
+    let one = time(one_events, 0, 1, Fan::Demand, 1)?;
     let message_ns = (per_event(one, one_events, 2) - event_ns).max(0.0);
     // A chain of more stages than cores at `max_demand = 1`: each inner stage takes two
     // messages an event (the batch, and its consumer's ask), the ends one; the cores
     // share that work.
     let n = 2 * machine.cores + 2;
     let crowded_events = 4_000;
-    let crowded = time(crowded_events, n - 2, 1, "demand", 1)?;
+    let crowded = time(crowded_events, n - 2, 1, Fan::Demand, 1)?;
     let per_event_work = per_event(crowded, crowded_events, n) * machine.cores as f64;
     let crowded_ns = (per_event_work / (2 * n - 2) as f64 - event_ns).max(message_ns);
     // A fan-out's producer is its bottleneck: it pays the event and the dispatching.
     let fan_events = 5_000_000;
-    let partition = time(fan_events, 0, 4, "partition", 10_000)?;
+    let partition = time(fan_events, 0, 4, Fan::Partition, 10_000)?;
     let route_ns = (per_event(partition, fan_events, 5) - event_ns).max(0.0);
-    let broadcast = time(fan_events, 0, 3, "broadcast", 10_000)?;
+    let broadcast = time(fan_events, 0, 3, Fan::Broadcast, 10_000)?;
     let copy_ns = ((per_event(broadcast, fan_events, 4) - event_ns) / 3.0).max(0.0);
     let eps = |events: u64, secs: f64| (events as f64 / secs.max(1e-9)).round() as u64;
     Ok(Calibration {
@@ -205,13 +216,13 @@ mod tests {
 
     #[test]
     fn every_calibration_pipeline_parses() {
-        for (middles, consumers, dispatcher) in [
-            (0, 1, "demand"),
-            (6, 1, "demand"),
-            (0, 4, "partition"),
-            (0, 3, "broadcast"),
+        for (middles, consumers, fan) in [
+            (0, 1, Fan::Demand),
+            (6, 1, Fan::Demand),
+            (0, 4, Fan::Partition),
+            (0, 3, Fan::Broadcast),
         ] {
-            let text = pipeline_text(10, middles, consumers, dispatcher, 1, 0);
+            let text = pipeline_text(10, middles, consumers, fan, 1, 0);
             let s = parse_str(&text, "c.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
             assert_eq!(s.stages.len(), 1 + middles + consumers, "{text}");
             assert_eq!(s.links.len(), middles + consumers, "{text}");

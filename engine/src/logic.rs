@@ -50,18 +50,17 @@ impl<T> Emit<T> {
         if self.events.is_empty() && events.end == 0 {
             self.events = std::mem::take(&mut *events.iter).collect();
         } else {
-            self.extend(events);
+            // Part of a batch: one pass over it (the chunk's `fold`), not one
+            // bounds-checked `next` at a time as `Vec::extend` would take it.
+            self.events.reserve(events.len());
+            events.for_each(|e| self.events.push(e));
         }
     }
 
     /// Emits every event of `events`, in order.
     #[inline]
     pub fn extend(&mut self, events: impl IntoIterator<Item = T>) {
-        let events = events.into_iter();
-        self.events.reserve(events.size_hint().0);
-        // `for_each` rather than `Vec::extend`: a `Chunk` then moves its events in one
-        // pass over the batch (its `fold`), not one bounds-checked `next` at a time.
-        events.for_each(|e| self.events.push(e));
+        self.events.extend(events);
     }
 
     /// Events emitted so far in this call.
@@ -126,7 +125,7 @@ impl<T> Iterator for Chunk<'_, T> {
     }
 
     /// One pass over the batch's own iterator, without a bound check per event (what
-    /// `for_each`, `sum` and [`Emit::extend`] use).
+    /// `for_each`, `sum` and [`Emit::forward`] use).
     #[inline]
     fn fold<B, F: FnMut(B, T) -> B>(self, init: B, f: F) -> B {
         let n = self.iter.len() - self.end;

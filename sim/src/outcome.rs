@@ -167,7 +167,8 @@ impl SimOutcome {
         self.messages
     }
 
-    /// Trace records (written, or only hashed when no trace was asked for).
+    /// Trace records (written, or only hashed when no trace was asked for; none with the
+    /// trace hash off and no trace).
     pub fn trace_records(&self) -> u64 {
         self.records
     }

@@ -936,9 +936,10 @@ impl<'s, 'w> Sim<'s, 'w> {
         if self.stages[s].core.is_stopped() {
             self.drain_stopped(s);
         }
-        if self.costs.is_some() && self.limit.is_some() {
-            // Predicting the worker pool: a stage keeps its worker for a slice of up to
-            // `POOL_BUDGET` messages instead of queueing behind the others after each.
+        if self.costs.is_some() {
+            // Predicting the worker pool (costs always come with a core limit): a stage
+            // keeps its worker for a slice of up to `POOL_BUDGET` messages instead of
+            // queueing behind the others after each.
             let st = &mut self.stages[s];
             if st.runnable() && !st.in_ready && st.slice < POOL_BUDGET {
                 st.slice += 1;

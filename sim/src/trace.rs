@@ -223,7 +223,7 @@ impl<'w> Tap<'w> {
         }
     }
 
-    /// Records written (or folded) so far.
+    /// Records written or folded so far (none when neither: the hash off and no trace).
     pub(crate) fn records(&self) -> u64 {
         self.records
     }
@@ -472,12 +472,18 @@ impl<'w> Tap<'w> {
 
     /// A record with only a stage (`forward`, `shutdown`, `restart`).
     pub(crate) fn simple(&mut self, kind: Kind, stage: usize) {
+        if self.silent() {
+            return;
+        }
         self.begin(kind, ("stage", stage as u32), None);
         self.end();
     }
 
     /// A subscription's demand changed while the run went on.
     pub(crate) fn retune(&mut self, producer: usize, consumer: usize, max: u64, min: u64) {
+        if self.silent() {
+            return;
+        }
         self.begin(
             Kind::Retune,
             ("from", producer as u32),
@@ -490,6 +496,9 @@ impl<'w> Tap<'w> {
 
     /// A stage's service times are multiplied by `factor` from now on.
     pub(crate) fn slow(&mut self, stage: usize, factor: f64) {
+        if self.silent() {
+            return;
+        }
         self.begin(Kind::Slow, ("stage", stage as u32), None);
         self.hash = fold(self.hash, factor.to_bits());
         if let Some(o) = self.out.as_mut() {
@@ -501,8 +510,27 @@ impl<'w> Tap<'w> {
 
     /// An injected crash of `stage`.
     pub(crate) fn crash(&mut self, stage: usize, reason: &CancelReason) {
+        if self.silent() {
+            return;
+        }
         self.begin(Kind::Crash, ("stage", stage as u32), None);
         self.reason(reason);
+        self.end();
+    }
+
+    /// A record of the current stage's events (`handle`, `drop`, `lost`): from the
+    /// producer of `from` if they came on a subscription, with a `cause` if any.
+    fn chunk(&mut self, kind: Kind, from: Option<SubRef>, events: &[u64], cause: Option<&str>) {
+        if self.silent() {
+            return;
+        }
+        let from = from.map(|f| ("from", self.producer(f)));
+        self.begin(kind, ("stage", self.stage), from);
+        self.num("n", events.len() as u64);
+        self.events(events);
+        if let Some(c) = cause {
+            self.text("cause", c);
+        }
         self.end();
     }
 }
@@ -518,16 +546,7 @@ impl Observer<u64, u64> for Tap<'_> {
     }
 
     fn handled(&mut self, from: SubRef, events: &[u64]) {
-        if !self.silent() {
-            self.begin(
-                Kind::Handle,
-                ("stage", self.stage),
-                Some(("from", self.producer(from))),
-            );
-            self.num("n", events.len() as u64);
-            self.events(events);
-            self.end();
-        }
+        self.chunk(Kind::Handle, Some(from), events, None);
         if self.gather {
             match self.link_sources.get(from.link as usize).map(Vec::as_slice) {
                 // The usual case: one source upstream; look it up once for the chunk.
@@ -547,31 +566,15 @@ impl Observer<u64, u64> for Tap<'_> {
     }
 
     fn dropped(&mut self, cause: DropCause, events: &[u64]) {
-        self.begin(Kind::Drop, ("stage", self.stage), None);
-        self.num("n", events.len() as u64);
-        self.events(events);
-        self.text("cause", cause.name());
-        self.end();
+        self.chunk(Kind::Drop, None, events, Some(cause.name()));
     }
 
     fn lost_out(&mut self, cause: LostCause, events: &[u64]) {
-        self.begin(Kind::Lost, ("stage", self.stage), None);
-        self.num("n", events.len() as u64);
-        self.events(events);
-        self.text("cause", cause.name());
-        self.end();
+        self.chunk(Kind::Lost, None, events, Some(cause.name()));
     }
 
     fn lost_in(&mut self, from: SubRef, cause: LostCause, events: &[u64]) {
-        self.begin(
-            Kind::Lost,
-            ("stage", self.stage),
-            Some(("from", self.producer(from))),
-        );
-        self.num("n", events.len() as u64);
-        self.events(events);
-        self.text("cause", cause.name());
-        self.end();
+        self.chunk(Kind::Lost, Some(from), events, Some(cause.name()));
     }
 }
 

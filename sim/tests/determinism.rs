@@ -261,6 +261,7 @@ fn the_trace_hash_off_changes_no_figure_and_no_trace_file() {
         let (a, b) = (run_plain(&s, &on), run_plain(&s, &off));
         assert!(a.hashed() && !b.hashed(), "{}", path.display());
         assert_eq!(b.trace_hash_hex(), "off");
+        assert_eq!(b.trace_records(), 0, "{}: nothing recorded", path.display());
         assert_eq!(b.summary().trace_hash, "off");
         // Everything but the hash and the wall-clock figures.
         let figures = |o: &flowbench_sim::SimOutcome| {
