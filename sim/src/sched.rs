@@ -226,7 +226,7 @@ struct LinkRt {
 impl LinkRt {
     /// When a message sent at `t` arrives: after the latency, and never before an earlier
     /// message in the same direction (per-link FIFO).
-    #[inline]
+    #[inline(always)]
     fn arrival(&mut self, t: u64, up: bool) -> u64 {
         let lat = match self.latency.as_mut() {
             Some((d, rng)) => rng.sample(d),

@@ -405,10 +405,15 @@ impl<'w> Tap<'w> {
 
     /// A message reached stage `to` (recorded when it enters the mailbox). Inputs that are
     /// not deliveries (start, job done) are not recorded.
+    #[inline]
     pub(crate) fn delivery(&mut self, input: &Input<u64, u64>, to: usize) {
-        if self.silent() {
-            return;
+        if !self.silent() {
+            self.record_delivery(input, to);
         }
+    }
+
+    #[inline(never)]
+    fn record_delivery(&mut self, input: &Input<u64, u64>, to: usize) {
         match input {
             Input::Up(m) => {
                 let sub = m.sub();
@@ -520,10 +525,21 @@ impl<'w> Tap<'w> {
 
     /// A record of the current stage's events (`handle`, `drop`, `lost`): from the
     /// producer of `from` if they came on a subscription, with a `cause` if any.
+    #[inline]
     fn chunk(&mut self, kind: Kind, from: Option<SubRef>, events: &[u64], cause: Option<&str>) {
-        if self.silent() {
-            return;
+        if !self.silent() {
+            self.record_chunk(kind, from, events, cause);
         }
+    }
+
+    #[inline(never)]
+    fn record_chunk(
+        &mut self,
+        kind: Kind,
+        from: Option<SubRef>,
+        events: &[u64],
+        cause: Option<&str>,
+    ) {
         let from = from.map(|f| ("from", self.producer(f)));
         self.begin(kind, ("stage", self.stage), from);
         self.num("n", events.len() as u64);

@@ -13,7 +13,7 @@ use crate::hash::SplitMix64;
 use crate::protocol::SubRef;
 
 /// See the module documentation.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DemandDispatcher {
     /// `(outstanding, subscription)`, sorted by outstanding, descending, stable.
     demands: Vec<(u64, SubRef)>,
@@ -60,8 +60,25 @@ impl DemandDispatcher {
         if n > max {
             self.oversized += 1;
         }
-        let (current, _) = self.demands.remove(i);
-        self.insert(current + n, sub);
+        if n == 0 {
+            // Re-enters after the others with equal demand.
+            let (current, _) = self.demands.remove(i);
+            self.insert(current, sub);
+        } else {
+            // More demand moves it only forward: before the first consumer with less
+            // (every consumer behind it has at most its old demand), after the ones with
+            // as much, which is where remove + sorted insert would put it, without
+            // shifting the whole list twice.
+            let counter = self.demands[i].0 + n;
+            self.demands[i].0 = counter;
+            let to = self.demands[..i]
+                .iter()
+                .position(|&(c, _)| counter > c)
+                .unwrap_or(i);
+            if to < i {
+                self.demands[to..=i].rotate_right(1);
+            }
+        }
         let already_sent = self.pending.min(n);
         self.pending -= already_sent;
         n - already_sent
@@ -106,6 +123,33 @@ impl DemandDispatcher {
             taken += k;
         }
         taken
+    }
+
+    /// Sends all of `events` to the consumer with the biggest demand if it asked for at
+    /// least as many (the usual case: a batch made for demand); else gives them back.
+    #[inline]
+    pub fn dispatch_whole<I, T>(
+        &mut self,
+        events: Vec<T>,
+        sink: &mut Sink<'_, I, T>,
+    ) -> Result<(), Vec<T>> {
+        let k = events.len() as u64;
+        match self.demands.first() {
+            Some(&(counter, sub)) if self.shuffle_seed.is_none() && counter >= k && k > 0 => {
+                sink.send(sub, events);
+                let left = counter - k;
+                self.demands[0].0 = left;
+                if self.demands.len() > 1 {
+                    let to = self.demands[1..]
+                        .iter()
+                        .position(|&(c, _)| left > c)
+                        .map_or(self.demands.len(), |i| i + 1);
+                    self.demands[..to].rotate_left(1);
+                }
+                Ok(())
+            }
+            _ => Err(events),
+        }
     }
 
     /// `true` if some consumer has demand.
@@ -207,6 +251,70 @@ mod tests {
         assert_eq!(d.ask(sub(1), 8), 2);
         assert_eq!(d.pending(), 0);
         assert_eq!(d.outstanding(sub(1)), Some(22));
+    }
+
+    /// The order GenStage keeps: remove the consumer, add its demand, insert it after
+    /// every consumer with at least as much.
+    fn reference_ask(demands: &mut Vec<(u64, SubRef)>, s: SubRef, n: u64) {
+        let i = demands
+            .iter()
+            .position(|&(_, x)| x == s)
+            .expect("subscribed");
+        let (c, _) = demands.remove(i);
+        let at = demands
+            .iter()
+            .position(|&(d, _)| c + n > d)
+            .unwrap_or(demands.len());
+        demands.insert(at, (c + n, s));
+    }
+
+    #[test]
+    fn demand_asks_and_whole_batches_keep_the_order_of_remove_and_sorted_insert() {
+        let mut rng = SplitMix64::new(11);
+        for round in 0..400 {
+            let k = 1 + rng.below(5) as u32;
+            let mut d = DemandDispatcher::new(None, None);
+            let mut model = Vec::new();
+            for i in 0..k {
+                d.subscribe(sub(i));
+                model.push((0, sub(i)));
+            }
+            for _ in 0..40 {
+                let s = sub(rng.below(u64::from(k)) as u32);
+                if rng.below(3) == 0 {
+                    // A batch of up to 6 events: whole to the biggest demand if it fits,
+                    // else the queue path; both must leave the same order.
+                    let len = 1 + rng.below(6) as usize;
+                    let events: Vec<u64> = (0..len as u64).collect();
+                    let mut queued = d.clone();
+                    let mut q = VecDeque::from(events.clone());
+                    let by_queue = sent(|sk| {
+                        queued.dispatch(&mut q, sk);
+                    });
+                    let mut whole = None;
+                    let by_whole = sent(|sk| whole = Some(d.dispatch_whole(events, sk)));
+                    match whole.expect("ran") {
+                        Ok(()) => {
+                            assert!(q.is_empty(), "round {round}: whole but not by queue");
+                            assert_eq!(by_whole, by_queue, "round {round}");
+                            assert_eq!(d.demands, queued.demands, "round {round}");
+                        }
+                        Err(back) => {
+                            assert!(by_whole.is_empty());
+                            assert_eq!(back.len(), len);
+                            assert!(!q.is_empty() || by_queue.len() > 1, "round {round}");
+                            d = queued;
+                        }
+                    }
+                    model.clone_from(&d.demands);
+                } else {
+                    let n = rng.below(4);
+                    d.ask(s, n);
+                    reference_ask(&mut model, s, n);
+                    assert_eq!(d.demands, model, "round {round}: ask {n} on {s:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -251,6 +251,21 @@ impl<T: Clone> Dispatcher<T> {
         }
     }
 
+    /// Sends all of `events` at once if one consumer's demand takes them (demand
+    /// dispatcher only, the usual case of a batch made for demand): no queue to take them
+    /// from. Gives them back otherwise, for [`dispatch`](Self::dispatch).
+    #[inline]
+    pub fn dispatch_whole<I>(
+        &mut self,
+        events: Vec<T>,
+        sink: &mut Sink<'_, I, T>,
+    ) -> Result<(), Vec<T>> {
+        match self {
+            Dispatcher::Demand(d) => d.dispatch_whole(events, sink),
+            _ => Err(events),
+        }
+    }
+
     /// `true` when the dispatcher would take at least one more event now.
     pub fn can_take(&self) -> bool {
         match self {
