@@ -633,6 +633,34 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         })
     }
 
+    /// The outstanding demand of each downstream subscription, in
+    /// [`out_links`](Self::out_links) order: what a live probe publishes after every slice
+    /// of work, without the other figures.
+    pub fn outstanding_each(&self) -> impl Iterator<Item = u64> + '_ {
+        self.out.iter().flat_map(|o| {
+            o.links.iter().map(|l| {
+                if l.state != LinkState::Live {
+                    return 0;
+                }
+                let sub = SubRef {
+                    link: l.cfg.link,
+                    gen: l.gen,
+                };
+                o.dispatcher
+                    .outstanding_at(sub, l.cfg.partition)
+                    .unwrap_or(0)
+            })
+        })
+    }
+
+    /// The pending demand (asked, not yet received) of each upstream subscription, in
+    /// [`in_links`](Self::in_links) order.
+    pub fn pending_each(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ins
+            .iter()
+            .map(|l| l.asker.as_ref().map_or(0, Asker::pending))
+    }
+
     /// Handles one input; the messages and jobs it causes are appended to `fx`.
     pub fn handle(
         &mut self,

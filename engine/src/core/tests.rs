@@ -206,6 +206,12 @@ impl Net {
             log: Rc::clone(&self.log),
         };
         self.cores[to as usize].handle(input, &mut fx, &mut obs);
+        // What a probe publishes is what the full figures say, after every step.
+        let core = &self.cores[to as usize];
+        assert!(core
+            .outstanding_each()
+            .eq(core.out_links().map(|l| l.outstanding)));
+        assert!(core.pending_each().eq(core.in_links().map(|l| l.pending)));
         for o in fx.out {
             match o {
                 Outgoing::Up(m) => {

@@ -119,11 +119,11 @@ impl StageProbe {
         self.dropped.store(s.dropped, r);
         self.busy_ns.store(busy_ns, r);
         self.stopped.store(core.is_stopped(), r);
-        for ((_, slot), l) in self.outstanding.iter().zip(core.out_links()) {
-            slot.store(l.outstanding, r);
+        for ((_, slot), n) in self.outstanding.iter().zip(core.outstanding_each()) {
+            slot.store(n, r);
         }
-        for ((_, slot), l) in self.pending.iter().zip(core.in_links()) {
-            slot.store(l.pending, r);
+        for ((_, slot), n) in self.pending.iter().zip(core.pending_each()) {
+            slot.store(n, r);
         }
     }
 
