@@ -111,15 +111,7 @@ impl DemandDispatcher {
                 src.drain(..k as usize).collect()
             };
             sink.send(sub, batch);
-            // Re-place the head after every consumer with at least its new demand (what
-            // remove + sorted insert would do), by rotating it into place.
-            let left = counter - k;
-            self.demands[0].0 = left;
-            let to = self.demands[1..]
-                .iter()
-                .position(|&(c, _)| left > c)
-                .map_or(self.demands.len(), |i| i + 1);
-            self.demands[..to].rotate_left(1);
+            self.served_head(counter - k);
             taken += k;
         }
         taken
@@ -137,18 +129,25 @@ impl DemandDispatcher {
         match self.demands.first() {
             Some(&(counter, sub)) if self.shuffle_seed.is_none() && counter >= k && k > 0 => {
                 sink.send(sub, events);
-                let left = counter - k;
-                self.demands[0].0 = left;
-                if self.demands.len() > 1 {
-                    let to = self.demands[1..]
-                        .iter()
-                        .position(|&(c, _)| left > c)
-                        .map_or(self.demands.len(), |i| i + 1);
-                    self.demands[..to].rotate_left(1);
-                }
+                self.served_head(counter - k);
                 Ok(())
             }
             _ => Err(events),
+        }
+    }
+
+    /// The head consumer was served and has `left` demand: re-places it after every
+    /// consumer with at least as much (what remove + sorted insert would do), by rotating
+    /// it into place.
+    #[inline]
+    fn served_head(&mut self, left: u64) {
+        self.demands[0].0 = left;
+        if self.demands.len() > 1 {
+            let to = self.demands[1..]
+                .iter()
+                .position(|&(c, _)| left > c)
+                .map_or(self.demands.len(), |i| i + 1);
+            self.demands[..to].rotate_left(1);
         }
     }
 
