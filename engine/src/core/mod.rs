@@ -984,14 +984,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
             out.counter = out.counter.saturating_sub(taken);
         }
         if self.logic.kind() == StageKind::ProducerConsumer {
-            // Downstream demand is positive when the dispatcher would take an event and
-            // nothing waits in the buffer for it. (No separate counter: one would count an
-            // overshoot twice, once when emitted and again when it leaves the buffer.)
-            while self
-                .out
-                .as_ref()
-                .is_some_and(|o| o.buffer.is_empty() && o.dispatcher.can_take())
-            {
+            while self.downstream_has_room() {
                 let Some((sub, batch)) = self.dequeue() else {
                     break;
                 };
@@ -1055,6 +1048,16 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         Ok(())
     }
 
+    /// A producer-consumer may process its next batch: the dispatcher would take an
+    /// event and nothing waits in the buffer for it. (No separate counter: one would
+    /// count an overshoot twice, once when emitted and again when it leaves the buffer.)
+    #[inline]
+    fn downstream_has_room(&self) -> bool {
+        self.out
+            .as_ref()
+            .is_some_and(|o| o.buffer.is_empty() && o.dispatcher.can_take())
+    }
+
     /// Sends fresh events through the dispatcher; what it cannot place is buffered.
     fn place(&mut self, events: Vec<O>, fx: &mut Effects<I, O>, obs: &mut dyn Observer<I, O>) {
         let Some(out) = self.out.as_mut() else { return };
@@ -1106,12 +1109,7 @@ impl<I: Send + 'static, O: Clone + Send + 'static> StageCore<I, O> {
         match self.logic.kind() {
             StageKind::ProducerConsumer => {
                 let n = batch.len() as u64;
-                let free = self.queue.is_empty()
-                    && self
-                        .out
-                        .as_ref()
-                        .is_some_and(|o| o.buffer.is_empty() && o.dispatcher.can_take());
-                if free {
+                if self.queue.is_empty() && self.downstream_has_room() {
                     // What `pump` would take off the queue at once: no detour through it
                     // (its peak still counts the batch, as if it had waited there).
                     self.stats.queue_peak = self.stats.queue_peak.max(self.queued + n);
