@@ -232,7 +232,7 @@ impl Sched {
 
     /// Schedules `t` unless it is already scheduled (or done); a running task is marked
     /// so that its worker runs it again.
-    pub(crate) fn notify(&self, t: &Arc<Task>) {
+    pub(crate) fn notify(&self, t: &Task) {
         let mut s = t.state.load(Ordering::SeqCst);
         let next = loop {
             let next = match s {
@@ -248,7 +248,7 @@ impl Sched {
                 Err(now) => s = now,
             }
         };
-        if next == SCHEDULED && self.queue.push(Arc::clone(t)) {
+        if next == SCHEDULED && self.queue.push(t.id) {
             self.wake_one();
         }
     }
@@ -269,15 +269,16 @@ impl Sched {
         while !self.stop.load(Ordering::SeqCst) {
             self.fire_timers();
             tick = tick.wrapping_add(1);
-            if let Some(t) = self.queue.pop(me, tick).or_else(|| self.idle(me)) {
-                self.run(&t);
+            if let Some(id) = self.queue.pop(me, tick).or_else(|| self.idle(me)) {
+                self.run(id);
             }
         }
         self.queue.leave();
     }
 
-    /// Runs one slice of `t`.
-    pub(crate) fn run(&self, t: &Arc<Task>) {
+    /// Runs one slice of stage `id`.
+    pub(crate) fn run(&self, id: usize) {
+        let t = &*self.tasks[id];
         t.state.store(RUNNING, Ordering::SeqCst);
         let mut body = lock(&t.body);
         let Some(b) = body.as_mut() else {
@@ -295,7 +296,7 @@ impl Sched {
             Ok(Poll::Yield) => {
                 drop(body);
                 t.state.store(SCHEDULED, Ordering::SeqCst);
-                self.queue.push_global(Arc::clone(t));
+                self.queue.push_global(id);
                 self.wake_one();
             }
             Ok(Poll::Idle { deadline }) => {
@@ -314,7 +315,7 @@ impl Sched {
                 {
                     // Mail came after it looked: run it again.
                     t.state.store(SCHEDULED, Ordering::SeqCst);
-                    if self.queue.push(Arc::clone(t)) {
+                    if self.queue.push(id) {
                         self.wake_one();
                     }
                 }
@@ -340,7 +341,7 @@ impl Sched {
 
     /// No task found: look again for a while (at last in the other workers' slots),
     /// then sleep until work, a timer or the stop.
-    fn idle(&self, me: usize) -> Option<Arc<Task>> {
+    fn idle(&self, me: usize) -> Option<usize> {
         if self.spin {
             self.searching.fetch_add(1, Ordering::SeqCst);
             let mut step = 1u32;
@@ -457,19 +458,18 @@ impl Sched {
 mod queue {
     use std::cell::RefCell;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
 
     use crossbeam_deque::{Injector, Steal, Stealer, Worker};
-    use crossbeam_utils::atomic::AtomicCell;
     use crossbeam_utils::CachePadded;
 
-    use super::Task;
+    /// A worker's own deque of stage ids.
+    pub(crate) type Local = Worker<usize>;
 
-    /// A worker's own deque.
-    pub(crate) type Local = Worker<Arc<Task>>;
+    /// An empty slot.
+    const NONE: usize = usize::MAX;
 
     /// Steals until the steal succeeds or finds nothing (a lost race is retried).
-    fn settle(steal: impl Fn() -> Steal<Arc<Task>>) -> Option<Arc<Task>> {
+    fn settle(steal: impl Fn() -> Steal<usize>) -> Option<usize> {
         std::iter::repeat_with(steal)
             .find(|s| !s.is_retry())
             .and_then(Steal::success)
@@ -488,7 +488,34 @@ mod queue {
         static LOCAL: RefCell<Option<Mine>> = const { RefCell::new(None) };
     }
 
-    /// The global injector, every worker's stealer and every worker's slot.
+    /// A worker's slot: the id of the stage it runs next, or [`NONE`]. Only its worker
+    /// puts a stage in; anyone may take one out (with a swap, so that one taker gets it).
+    struct Slot(CachePadded<AtomicUsize>);
+
+    impl Slot {
+        fn take(&self) -> Option<usize> {
+            if self.0.load(Ordering::Relaxed) == NONE {
+                // Nobody but its worker fills a slot: empty stays empty for a taker.
+                return None;
+            }
+            Some(self.0.swap(NONE, Ordering::AcqRel)).filter(|&id| id != NONE)
+        }
+
+        /// Its worker puts `id` in; returns the stage it displaces.
+        fn put(&self, id: usize) -> Option<usize> {
+            if self.0.load(Ordering::Relaxed) == NONE {
+                // Only this worker fills the slot, so it is still empty: a plain store
+                // (a taker that swaps meanwhile finds `NONE` or this id, never both).
+                self.0.store(id, Ordering::Release);
+                return None;
+            }
+            Some(self.0.swap(id, Ordering::AcqRel)).filter(|&old| old != NONE)
+        }
+    }
+
+    /// The global injector, every worker's stealer and every worker's slot. The queues
+    /// hold stage ids (indices into the pool's tasks), so that queueing a stage moves no
+    /// reference count.
     ///
     /// A worker's slot holds the stage it woke last: that stage runs next on the same
     /// worker, while its mail is warm in the core's cache, instead of being stolen by an
@@ -498,9 +525,9 @@ mod queue {
     /// work for a while, and a long slice spills the slot to the deque.
     pub(crate) struct RunQueue {
         id: usize,
-        injector: Injector<Arc<Task>>,
-        stealers: Vec<Stealer<Arc<Task>>>,
-        slots: Vec<CachePadded<AtomicCell<Option<Arc<Task>>>>>,
+        injector: Injector<usize>,
+        stealers: Vec<Stealer<usize>>,
+        slots: Vec<Slot>,
     }
 
     impl RunQueue {
@@ -511,7 +538,7 @@ mod queue {
                 injector: Injector::new(),
                 stealers: locals.iter().map(Worker::stealer).collect(),
                 slots: (0..workers)
-                    .map(|_| CachePadded::new(AtomicCell::new(None)))
+                    .map(|_| Slot(CachePadded::new(AtomicUsize::new(NONE))))
                     .collect(),
             };
             (q, locals)
@@ -529,16 +556,16 @@ mod queue {
 
         pub(crate) fn leave(&self) {
             if let Some(m) = LOCAL.with(|l| l.borrow_mut().take()) {
-                drop(self.slots[m.me].take());
+                self.slots[m.me].take();
             }
         }
 
         /// On one of this pool's workers: its slot (the previous occupant to its deque);
         /// elsewhere: the injector. `true` if another worker can take the work now.
-        pub(crate) fn push(&self, t: Arc<Task>) -> bool {
+        pub(crate) fn push(&self, id: usize) -> bool {
             LOCAL.with(|l| match l.try_borrow().ok().as_deref() {
                 Some(Some(m)) if m.pool == self.id => {
-                    if let Some(old) = self.slots[m.me].swap(Some(t)) {
+                    if let Some(old) = self.slots[m.me].put(id) {
                         m.deque.push(old);
                     }
                     // One stage waiting behind this worker's slice is not worth a
@@ -546,15 +573,15 @@ mod queue {
                     m.deque.len() > 1
                 }
                 _ => {
-                    self.injector.push(t);
+                    self.injector.push(id);
                     true
                 }
             })
         }
 
         /// To the back of the global queue (a stage that used up its budget).
-        pub(crate) fn push_global(&self, t: Arc<Task>) {
-            self.injector.push(t);
+        pub(crate) fn push_global(&self, id: usize) {
+            self.injector.push(id);
         }
 
         /// Moves this worker's slot to its deque, where others can steal it; `true` if
@@ -564,8 +591,8 @@ mod queue {
         pub(crate) fn spill(&self) -> bool {
             LOCAL.with(|l| match l.try_borrow().ok().as_deref() {
                 Some(Some(m)) if m.pool == self.id => {
-                    if let Some(t) = self.slots[m.me].take() {
-                        m.deque.push(t);
+                    if let Some(id) = self.slots[m.me].take() {
+                        m.deque.push(id);
                     }
                     m.deque.len() > 1
                 }
@@ -573,7 +600,7 @@ mod queue {
             })
         }
 
-        pub(crate) fn pop(&self, me: usize, tick: u32) -> Option<Arc<Task>> {
+        pub(crate) fn pop(&self, me: usize, tick: u32) -> Option<usize> {
             LOCAL.with(|l| {
                 let b = l.borrow();
                 let m = b.as_ref()?;
@@ -581,8 +608,8 @@ mod queue {
                     // The oldest work first, now and then: a pair of stages waking each
                     // other through the slot cannot starve the rest (tested in
                     // `tests/pool.rs`).
-                    if let Some(t) = self.steal_global(&m.deque).or_else(|| self.steal_one(me)) {
-                        return Some(t);
+                    if let Some(id) = self.steal_global(&m.deque).or_else(|| self.steal_one(me)) {
+                        return Some(id);
                     }
                 }
                 self.slots[me]
@@ -594,20 +621,20 @@ mod queue {
         }
 
         /// An idle worker's last look: another worker's slot.
-        pub(crate) fn steal_slot(&self, me: usize) -> Option<Arc<Task>> {
+        pub(crate) fn steal_slot(&self, me: usize) -> Option<usize> {
             let n = self.slots.len();
             (1..n).find_map(|k| self.slots[(me + k) % n].take())
         }
 
-        fn steal_global(&self, w: &Local) -> Option<Arc<Task>> {
+        fn steal_global(&self, w: &Local) -> Option<usize> {
             settle(|| self.injector.steal_batch_and_pop(w))
         }
 
-        fn steal_one(&self, from: usize) -> Option<Arc<Task>> {
+        fn steal_one(&self, from: usize) -> Option<usize> {
             settle(|| self.stealers[from].steal())
         }
 
-        fn steal_others(&self, me: usize) -> Option<Arc<Task>> {
+        fn steal_others(&self, me: usize) -> Option<usize> {
             let n = self.stealers.len();
             (1..n).find_map(|k| self.steal_one((me + k) % n))
         }
@@ -618,19 +645,18 @@ mod queue {
     }
 }
 
-/// Under loom: one locked FIFO (crossbeam's deques are not loom-instrumented); the
-/// models check the scheduling and parking protocols around it.
+/// Under loom: one locked FIFO of stage ids (crossbeam's deques are not
+/// loom-instrumented); the models check the scheduling and parking protocols around it.
 #[cfg(flowbench_loom)]
 mod queue {
     use std::collections::VecDeque;
 
-    use super::Task;
     use crate::sync::{lock, Mutex};
 
     pub(crate) type Local = ();
 
     pub(crate) struct RunQueue {
-        q: Mutex<VecDeque<std::sync::Arc<Task>>>,
+        q: Mutex<VecDeque<usize>>,
     }
 
     impl RunQueue {
@@ -642,20 +668,20 @@ mod queue {
         }
         pub(crate) fn enter(&self, _me: usize, _local: Local) {}
         pub(crate) fn leave(&self) {}
-        pub(crate) fn push(&self, t: std::sync::Arc<Task>) -> bool {
-            lock(&self.q).push_back(t);
+        pub(crate) fn push(&self, id: usize) -> bool {
+            lock(&self.q).push_back(id);
             true
         }
-        pub(crate) fn push_global(&self, t: std::sync::Arc<Task>) {
-            self.push(t);
+        pub(crate) fn push_global(&self, id: usize) {
+            self.push(id);
         }
         pub(crate) fn spill(&self) -> bool {
             false
         }
-        pub(crate) fn steal_slot(&self, _me: usize) -> Option<std::sync::Arc<Task>> {
+        pub(crate) fn steal_slot(&self, _me: usize) -> Option<usize> {
             None
         }
-        pub(crate) fn pop(&self, _me: usize, _tick: u32) -> Option<std::sync::Arc<Task>> {
+        pub(crate) fn pop(&self, _me: usize, _tick: u32) -> Option<usize> {
             lock(&self.q).pop_front()
         }
         pub(crate) fn is_empty(&self) -> bool {
